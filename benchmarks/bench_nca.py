@@ -1,0 +1,104 @@
+"""NCA benchmark: cellkin.nca against pynca on the same table, measured in one run.
+
+    python benchmarks/bench_nca.py            # 10,000 subjects x 16 samples
+    python benchmarks/bench_nca.py --smoke    # 500 subjects, for CI
+
+The peer is ``pynca`` (PyPI; a Python port of the R package NonCompart), the NCA package a
+Python user would otherwise reach for: ``pip install pynca``. It is run on a subset of the
+subjects (its cost is linear in subjects; the per-subject time is reported) and its values
+are compared with cellkin's where the definitions agree (linear trapezoid, λz by adjusted R²).
+Prints a Markdown table: median of repeats, subjects/s and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import cellkin
+from cellkin.metrics import nca
+from cellkin.simulate import sample_trial, virtual_population
+
+SCHEDULE = [-0.02, 1, 4, 7, 10, 14, 21, 28, 42, 56, 84, 112, 180, 270, 365, 450]
+
+
+def make_study(n: int, seed: int = 1) -> pd.DataFrame:
+    population = virtual_population("stein2019", n, seed=seed)
+    return sample_trial("stein2019", population, SCHEDULE, lloq=50.0, seed=seed + 1)
+
+
+def time_call(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run_pynca(kinetics: pd.DataFrame) -> pd.DataFrame:
+    from pynca.tools import tblNCA
+
+    post = kinetics[kinetics["time"] >= 0].assign(conc=lambda d: d["value"].fillna(0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pynca emits pandas/numpy warnings on its own code
+        result = tblNCA(post, key=["subject"], colTime="time", colConc="conc", dose=1,
+                        adm="Extravascular", down="Linear")  # fmt: skip
+    result = result.iloc[1:]  # first row holds units
+    return result.set_index("subject")[["Cmax", "Tmax", "AUClast", "Lambda_z"]].astype(float)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="small, fast run for CI")
+    args = parser.parse_args()
+    n, n_peer, repeats = (500, 20, 3) if args.smoke else (10_000, 200, 5)
+    kinetics = cellkin.read_kinetics(make_study(n))
+    start = time.perf_counter()
+    nca(kinetics.iloc[:64])  # compile (or load the cache) outside the timing
+    warm_up = time.perf_counter() - start
+    ours = time_call(lambda: nca(kinetics), repeats)
+    rows = [("cellkin.nca", n, ours, n / ours)]
+    subset = kinetics[kinetics["subject"].isin(kinetics["subject"].unique()[:n_peer])]
+    try:
+        peer = time_call(lambda: run_pynca(subset), 1)
+    except ImportError:
+        peer = None
+    if peer is not None:
+        rows.append(("pynca.tblNCA", n_peer, peer, n_peer / peer))
+        reference = run_pynca(subset)
+        mine = nca(subset).set_index("subject")
+        agree = {
+            column: float(np.nanmax(np.abs(mine[ours_name] / reference[column] - 1)))
+            for column, ours_name in (("Cmax", "cmax"), ("Tmax", "tmax"),
+                                      ("AUClast", "auc_last"), ("Lambda_z", "lambda_z"))
+        }  # fmt: skip
+    print(f"# NCA benchmark ({'smoke' if args.smoke else 'full'})\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"python {platform.python_version()}; cellkin {cellkin.__version__}; "
+        f"numpy {np.__version__}; pandas {pd.__version__}"
+    )
+    print(f"first call (compile or cache load): {warm_up:.2f} s\n")
+    print("| implementation | subjects | median time (s) | subjects/s |")
+    print("|---|---:|---:|---:|")
+    for name, count, seconds, rate in rows:
+        print(f"| {name} | {count} | {seconds:.3f} | {rate:,.0f} |")
+    if peer is not None:
+        print(f"\nspeed ratio cellkin / pynca (subjects/s): {rows[0][3] / rows[1][3]:,.0f}x")
+        print(
+            "max relative difference vs pynca: "
+            + ", ".join(f"{k} {v:.1e}" for k, v in agree.items())
+        )
+    else:
+        print("\npynca not installed (pip install pynca): peer not measured")
+
+
+if __name__ == "__main__":
+    main()

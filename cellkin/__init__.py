@@ -1,0 +1,58 @@
+"""cellkin — CAR-T cellular kinetics: models, fitting, NCA metrics and clinical links.
+
+The top-level namespace is small on purpose; everything else is reachable by module
+(``cellkin.models``, ``cellkin.io``, ``cellkin.simulate``, ...).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("cellkin")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from cellkin import models
+from cellkin.datasets import ExampleStudy, load_example
+from cellkin.errors import (
+    BLQWarning,
+    CellkinError,
+    CellkinWarning,
+    ConvergenceWarning,
+    DataError,
+    DataWarning,
+    FitError,
+    IdentifiabilityWarning,
+    ModelError,
+)
+from cellkin.io import (
+    read_adverse_events,
+    read_kinetics,
+    read_lesions,
+    read_subjects,
+    write_nonmem,
+)
+from cellkin.metrics import nca
+
+__all__ = [
+    "BLQWarning",
+    "CellkinError",
+    "CellkinWarning",
+    "ConvergenceWarning",
+    "DataError",
+    "DataWarning",
+    "ExampleStudy",
+    "FitError",
+    "IdentifiabilityWarning",
+    "ModelError",
+    "__version__",
+    "load_example",
+    "models",
+    "nca",
+    "read_adverse_events",
+    "read_kinetics",
+    "read_lesions",
+    "read_subjects",
+    "write_nonmem",
+]

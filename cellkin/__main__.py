@@ -1,0 +1,7 @@
+"""``python -m cellkin`` runs the command line."""
+
+import sys
+
+from cellkin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,294 @@
+"""The ``cellkin`` command line.
+
+Subcommands
+-----------
+``cellkin validate``
+    Read and validate study tables (or the bundled example study with ``--example``) and
+    print a summary of each; exit code 2 and one clear line on bad input.
+``cellkin nca``
+    Observed (non-compartmental) metrics per subject × assay from a kinetics file (or the
+    example study), written as CSV, with a summary by dose level.
+``cellkin simulate``
+    Simulate a virtual population from a registered model and write a kinetics table.
+
+Run ``cellkin COMMAND --help`` for the options of each. Bad input prints one line starting
+with ``cellkin: error:`` and exits with status 2; ``--verbose`` shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellkin import __version__, io, models
+from cellkin.errors import CellkinError, DataError
+
+__all__ = ["main"]
+
+_EPILOG = """examples:
+  cellkin validate --example
+  cellkin validate --kinetics pk.csv --subjects subjects.csv
+  cellkin nca --example -o nca.csv --auc-method linup-logdown
+  cellkin nca pk.csv --intervals 0-28,0-84,0-180 --long -o nca_long.csv
+  cellkin simulate --model stein2019 --n 1000 --seed 1 --times 1,4,7,14,28 --lloq 50 -o sim.csv
+"""
+
+
+def _kinetics_summary(kinetics: pd.DataFrame) -> pd.DataFrame:
+    grouped = kinetics.groupby(["assay", "unit"], sort=True)
+    return pd.DataFrame(
+        {
+            "subjects": grouped["subject"].nunique(),
+            "samples": grouped.size(),
+            "blq_pct": grouped["blq"].mean().mul(100).round(1),
+            "lloq_min": grouped["lloq"].min(),
+            "lloq_max": grouped["lloq"].max(),
+            "first_day": grouped["time"].min(),
+            "last_day": grouped["time"].max(),
+            "max_value": grouped["value"].max(),
+        }
+    ).reset_index()
+
+
+def _subjects_summary(subjects: pd.DataFrame) -> pd.DataFrame:
+    by = "dose_level" if "dose_level" in subjects else "dose"
+    summary = subjects.groupby(by, sort=True).agg(subjects=("subject", "size"))
+    for column in ("responder", "dlt"):
+        if column in subjects:
+            summary[column] = subjects.groupby(by, sort=True)[column].sum().astype(int)
+    return summary.reset_index()
+
+
+def _write_table(frame: pd.DataFrame, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        raise DataError(f"{path}: unsupported output extension {suffix!r}; use .csv or .parquet")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    if args.example:
+        from cellkin.datasets import load_example
+
+        study = load_example()
+        tables = {
+            "kinetics": study.kinetics,
+            "subjects": study.subjects,
+            "lesions": study.lesions,
+            "adverse_events": study.adverse_events,
+        }
+        print(f"cellkin {__version__}: bundled example study (synthetic) from {study.source}")
+    else:
+        readers = {
+            "kinetics": lambda p: io.read_kinetics(p, exclude_before=args.exclude_before),
+            "subjects": io.read_subjects,
+            "lesions": io.read_lesions,
+            "adverse_events": io.read_adverse_events,
+        }
+        paths = {name: getattr(args, name) for name in readers if getattr(args, name)}
+        if not paths:
+            raise DataError("nothing to validate: give at least one table or --example")
+        tables = {name: readers[name](path) for name, path in paths.items()}
+        print(f"cellkin {__version__}: validated {', '.join(map(str, paths.values()))}")
+    for name, table in tables.items():
+        print(f"\n{name}: {len(table)} rows, {table['subject'].nunique()} subjects — valid")
+        if name == "kinetics":
+            print(_kinetics_summary(table).to_string(index=False))
+        elif name == "subjects":
+            print(_subjects_summary(table).to_string(index=False))
+    return 0
+
+
+def _parse_intervals(text: str) -> list[tuple[float, float]]:
+    try:
+        pairs = [item.split("-") for item in text.split(",") if item.strip()]
+        return [(float(start), float(end)) for start, end in pairs]
+    except ValueError:
+        raise DataError(
+            f"--intervals: {text!r} is not a list of START-END days, e.g. 0-28,0-84"
+        ) from None
+
+
+def _cmd_nca(args: argparse.Namespace) -> int:
+    from cellkin.metrics import nca, summarize
+
+    if args.example == bool(args.file):
+        raise DataError("give either a kinetics FILE or --example")
+    subjects = None
+    if args.example:
+        from cellkin.datasets import load_example
+
+        study = load_example()
+        kinetics, subjects = study.kinetics, study.subjects
+    else:
+        kinetics = io.read_kinetics(args.file)
+        if args.subjects:
+            subjects = io.read_subjects(args.subjects)
+    options = {
+        "intervals": _parse_intervals(args.intervals),
+        "auc_method": args.auc_method,
+        "blq_rule": args.blq_rule,
+        "tbb_method": args.tbb_method,
+        "baseline": args.baseline,
+    }
+    table = nca(kinetics, **options)
+    output = nca(kinetics, **options, long=True) if args.long else table
+    if args.output:
+        _write_table(output, Path(args.output))
+        print(f"wrote {len(output)} rows to {args.output}")
+    by = "dose_level" if subjects is not None and "dose_level" in subjects else None
+    summary = summarize(table, by=by, subjects=subjects)
+    columns = [c for c in (by, "assay", "metric", "unit", "n", "geo_mean", "geo_cv_pct",
+                           "median", "min", "max") if c]  # fmt: skip
+    print(f"NCA ({args.auc_method} trapezoid, BLQ rule {args.blq_rule}), cellkin {__version__}")
+    print(summary.loc[:, columns].to_string(index=False, float_format="{:.4g}".format))
+    return 0
+
+
+def _parse_times(text: str) -> np.ndarray:
+    try:
+        times = np.array([float(item) for item in text.split(",") if item.strip()])
+    except ValueError:
+        raise DataError(
+            f"--times: {text!r} is not a comma-separated list of days, e.g. 1,4,7,14,28"
+        ) from None
+    if times.size == 0 or not np.isfinite(times).all():
+        raise DataError("--times: give at least one finite day, e.g. 1,4,7,14,28")
+    return times
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from cellkin.simulate import sample_trial, virtual_population
+
+    model = models.get(args.model)
+    times = _parse_times(args.times)
+    population = virtual_population(model, args.n, seed=args.seed)
+    if args.lloq is None:
+        levels = model.simulate_many(times, population)
+        table = pd.DataFrame(
+            {
+                "subject": np.repeat(population["subject"].to_numpy(), times.size),
+                "time": np.tile(times, args.n),
+                "value": levels.ravel(),
+                "unit": model.observed_unit,
+            }
+        )
+    else:
+        table = sample_trial(
+            model, population, times, lloq=args.lloq, sigma=args.sigma, seed=args.seed + 1
+        )
+    if args.output:
+        _write_table(table, Path(args.output))
+        if args.params_output:
+            _write_table(population, Path(args.params_output))
+        print(f"wrote {len(table)} rows for {args.n} subjects to {args.output}")
+    else:
+        print(table.to_string(index=False, max_rows=20))
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cellkin",
+        description="CAR-T cellular kinetics: validate study tables, simulate, analyse.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cellkin {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="validate study tables and print a summary",
+        description="Read, validate and summarise study tables.",
+    )
+    validate.add_argument("--example", action="store_true", help="use the bundled example study")
+    validate.add_argument(
+        "--kinetics", metavar="FILE", help="qPCR/flow samples (CSV/Excel/parquet)"
+    )
+    validate.add_argument("--subjects", metavar="FILE", help="one row per subject")
+    validate.add_argument("--lesions", metavar="FILE", help="RECIST lesion measurements")
+    validate.add_argument(
+        "--adverse-events",
+        metavar="FILE",
+        dest="adverse_events",
+        help="adverse events (CTCAE grades)",
+    )
+    validate.add_argument(
+        "--exclude-before",
+        type=float,
+        metavar="DAY",
+        help="exclude kinetics samples before this day (listed, not lost)",
+    )
+    validate.set_defaults(handler=_cmd_validate)
+
+    nca = commands.add_parser(
+        "nca",
+        help="observed (NCA) metrics per subject and assay",
+        description="Cmax, Tmax, AUCs, lambda_z, half-life and time back to baseline per "
+        "subject x assay (PKNCA conventions), with a summary by dose level.",
+    )
+    nca.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
+    nca.add_argument("--example", action="store_true", help="use the bundled example study")
+    nca.add_argument("--subjects", metavar="FILE", help="subject table (for dose levels)")
+    nca.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
+    nca.add_argument("--long", action="store_true", help="write one row per metric")
+    nca.add_argument("--intervals", default="0-28,0-84", help="AUC intervals, days")
+    nca.add_argument("--auc-method", default="linear",
+                     choices=["linear", "linup-logdown", "log"])  # fmt: skip
+    nca.add_argument("--blq-rule", default="positional",
+                     choices=["positional", "zero", "lloq/2", "drop"])  # fmt: skip
+    nca.add_argument("--tbb-method", default="observed", choices=["observed", "interpolated"])
+    nca.add_argument("--baseline", default="lloq",
+                     choices=["lloq", "lloq_only", "max_pre_infusion"])  # fmt: skip
+    nca.set_defaults(handler=_cmd_nca)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="simulate a virtual population",
+        description="Draw a virtual population from a model's published variability and "
+        "simulate its levels (with --lloq: observed samples with residual error and BLQ).",
+    )
+    simulate.add_argument("--model", default="stein2019", choices=models.available())
+    simulate.add_argument("--n", type=int, default=100, help="number of subjects")
+    simulate.add_argument("--seed", type=int, required=True, help="random seed (required)")
+    simulate.add_argument(
+        "--times", default="1,4,7,10,14,21,28,56,84,180,365", help="comma-separated sampling days"
+    )
+    simulate.add_argument("--lloq", type=float, help="LLOQ: add residual error and BLQ")
+    simulate.add_argument("--sigma", type=float, help="log-scale residual SD (model default)")
+    simulate.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
+    simulate.add_argument("--params-output", metavar="FILE", help="write individual parameters")
+    simulate.set_defaults(handler=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except CellkinError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"cellkin: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

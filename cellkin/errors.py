@@ -1,0 +1,72 @@
+"""Exceptions and warnings raised by cellkin.
+
+The hierarchy lets callers catch everything cellkin raises with one class, or one kind of
+problem precisely::
+
+    CellkinError
+    ├── DataError   (ValueError)  bad or inconsistent input tables
+    ├── ModelError  (ValueError)  bad model declarations or parameter values
+    └── FitError    (RuntimeError) a fit that cannot be carried out or did not converge
+
+Warnings have classes too, so that they can be filtered one by one::
+
+    CellkinWarning (UserWarning)
+    ├── DataWarning            input accepted, but something looks wrong
+    ├── BLQWarning             below-LLOQ handling changed what enters an analysis
+    ├── ConvergenceWarning     an optimiser or solver stopped short of its tolerance
+    └── IdentifiabilityWarning a parameter is poorly determined by the data
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BLQWarning",
+    "CellkinError",
+    "CellkinWarning",
+    "ConvergenceWarning",
+    "DataError",
+    "DataWarning",
+    "FitError",
+    "IdentifiabilityWarning",
+    "ModelError",
+]
+
+
+class CellkinError(Exception):
+    """Base class of every error cellkin raises on purpose."""
+
+
+class DataError(CellkinError, ValueError):
+    """Input data are missing, malformed or inconsistent.
+
+    The message names the file (when there is one), the column and the first offending row
+    or subject, and says how to fix the problem.
+    """
+
+
+class ModelError(CellkinError, ValueError):
+    """A model declaration or a set of model parameters is invalid."""
+
+
+class FitError(CellkinError, RuntimeError):
+    """A fit could not be carried out or did not converge."""
+
+
+class CellkinWarning(UserWarning):
+    """Base class of every warning cellkin emits."""
+
+
+class DataWarning(CellkinWarning):
+    """Input was accepted, but something in it deserves a look."""
+
+
+class BLQWarning(CellkinWarning):
+    """Below-LLOQ handling changed which samples enter an analysis."""
+
+
+class ConvergenceWarning(CellkinWarning):
+    """An optimiser or ODE solver stopped before reaching its tolerance."""
+
+
+class IdentifiabilityWarning(CellkinWarning):
+    """A parameter is poorly determined by the data (large relative standard error)."""
