@@ -52,7 +52,15 @@ def test_top_level_exposes_the_foundation_api():
     assert len(cellkin.__all__) <= 30
 
 
-@pytest.mark.parametrize("module_name", ["cellkin.models"])
+@pytest.mark.parametrize(
+    "module_name",
+    [
+        "cellkin.models",
+        "cellkin.outcomes.recist",
+        "cellkin.outcomes.response",
+        "cellkin.outcomes.survival",
+    ],
+)
 def test_docstring_examples_run(module_name):
     result = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
