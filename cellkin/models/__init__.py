@@ -12,9 +12,30 @@ from __future__ import annotations
 
 from cellkin.errors import ModelError
 from cellkin.models.base import Model, ParamSpec
+from cellkin.models.cartmath import CARTmathHDLM2, CARTmathRaji
+from cellkin.models.chaudhury import Chaudhury2020
+from cellkin.models.kimmel import Kimmel2021
+from cellkin.models.leon_triana import LeonTriana2021
+from cellkin.models.ode import ODEModel
 from cellkin.models.stein import Stein2019, Stein2019Lag
+from cellkin.models.stein_ode import Stein2019ODE
 
-__all__ = ["Model", "ParamSpec", "Stein2019", "Stein2019Lag", "available", "get", "register"]
+__all__ = [
+    "CARTmathHDLM2",
+    "CARTmathRaji",
+    "Chaudhury2020",
+    "Kimmel2021",
+    "LeonTriana2021",
+    "Model",
+    "ODEModel",
+    "ParamSpec",
+    "Stein2019",
+    "Stein2019Lag",
+    "Stein2019ODE",
+    "available",
+    "get",
+    "register",
+]
 
 _REGISTRY: dict[str, type[Model]] = {}
 
@@ -45,5 +66,14 @@ def get(name: str | Model) -> Model:
         raise ModelError(f"unknown model {name!r}; available models are {available()}") from None
 
 
-for _model_class in (Stein2019, Stein2019Lag):
+for _model_class in (
+    Stein2019,
+    Stein2019Lag,
+    Stein2019ODE,
+    Chaudhury2020,
+    CARTmathHDLM2,
+    CARTmathRaji,
+    Kimmel2021,
+    LeonTriana2021,
+):
     register(_model_class)

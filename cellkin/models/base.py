@@ -107,7 +107,9 @@ class Model:
        parameter's estimation scale (``{}`` when none is published);
     6. ``_batch_kernel`` — a numba-compiled function ``kernel(t, param_matrix, out)`` that
        fills ``out`` (``(n_subjects, n_times)``) and returns an int32 status per subject
-       (0 = success), never raising inside compiled code.
+       (0 = success), never raising inside compiled code; optionally ``_serial_kernel``
+       with the same contract and no threads, used for the many one-subject calls of a fit
+       (it defaults to ``_batch_kernel``).
 
     The declaration is checked in :meth:`__init_subclass__`; a subclass that sets
     ``abstract = True`` is exempt (for intermediate base classes).
@@ -311,5 +313,18 @@ class Model:
         out[status != 0, :] = np.nan
         return out
 
-    # Subclasses provide this as a staticmethod wrapping a numba function.
+    # Subclasses provide these as staticmethods wrapping numba functions.
     _batch_kernel: ClassVar[object]
+
+    def canonical(self, vector: np.ndarray) -> np.ndarray:
+        """Map a parameter vector to its canonical form among equivalent ones.
+
+        Models with a symmetry (e.g. two exchangeable exponential phases) override this so
+        that fits report one labelling; the default is the identity.
+        """
+        return vector
+
+    @property
+    def serial_kernel(self):
+        """The thread-free kernel for one-subject calls (``_serial_kernel`` or the batch one)."""
+        return getattr(self, "_serial_kernel", None) or self._batch_kernel

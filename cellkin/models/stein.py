@@ -55,30 +55,42 @@ def _stein_level(
     return cmax * ((1.0 - fb) * math.exp(-alpha * elapsed) + fb * math.exp(-beta * elapsed))
 
 
+@numba.njit(cache=True)
+def _stein_fill(t, p, out):  # pragma: no cover - compiled
+    """Fill one subject's row (``p``: cmax..beta[, tlag]); returns its status."""
+    tlag = p[6] if p.shape[0] > 6 else 0.0
+    if tlag >= p[1]:
+        return STATUS_TLAG_NOT_BEFORE_TMAX
+    for j in range(t.shape[0]):
+        out[j] = _stein_level(t[j], p[0], p[1], p[2], p[3], p[4], p[5], tlag)
+    return 0
+
+
 @numba.njit(cache=True, parallel=True)
 def _stein_batch(t, param_matrix, out):  # pragma: no cover - compiled
-    """Fill ``out[i, j]`` for subjects ``i`` (columns cmax..beta[, tlag]) and times ``j``."""
-    n_subjects = param_matrix.shape[0]
-    has_lag = param_matrix.shape[1] > 6
-    status = np.zeros(n_subjects, dtype=np.int32)
-    for i in numba.prange(n_subjects):
-        p = param_matrix[i]
-        tlag = p[6] if has_lag else 0.0
-        if tlag >= p[1]:
-            status[i] = STATUS_TLAG_NOT_BEFORE_TMAX
-            continue
-        for j in range(t.shape[0]):
-            out[i, j] = _stein_level(t[j], p[0], p[1], p[2], p[3], p[4], p[5], tlag)
+    """Fill ``out[i, j]`` for subjects ``i`` and times ``j`` in parallel."""
+    status = np.zeros(param_matrix.shape[0], dtype=np.int32)
+    for i in numba.prange(param_matrix.shape[0]):
+        status[i] = _stein_fill(t, param_matrix[i], out[i])
+    return status
+
+
+@numba.njit(cache=True)
+def _stein_serial(t, param_matrix, out):  # pragma: no cover - compiled
+    """As :func:`_stein_batch` without threads: for the many small calls of a fit."""
+    status = np.zeros(param_matrix.shape[0], dtype=np.int32)
+    for i in range(param_matrix.shape[0]):
+        status[i] = _stein_fill(t, param_matrix[i], out[i])
     return status
 
 
 _STEIN_PARAMS = (
     ParamSpec("cmax", "copies/ug", 24_000.0, 1e-3, 1e9, "log", "peak level at Tmax"),
     ParamSpec("tmax", "day", 9.3, 0.05, 365.0, "log", "time of the peak"),
-    ParamSpec("foldx", "1", 3_900.0, 1.0 + 1e-9, 1e9, "log", "fold expansion C0 -> Cmax"),
-    ParamSpec("alpha", "1/day", 0.16, 1e-6, 50.0, "log", "rate of the fast (contraction) decline"),
-    ParamSpec("fb", "1", 0.0079, 1e-9, 1.0 - 1e-9, "logit", "fraction of Cmax in the slow phase"),
-    ParamSpec("beta", "1/day", 0.0032, 1e-7, 50.0, "log", "rate of the slow (persistence) decline"),
+    ParamSpec("foldx", "1", 3_900.0, 1.0 + 1e-6, 1e8, "log", "fold expansion C0 -> Cmax"),
+    ParamSpec("alpha", "1/day", 0.16, 1e-4, 20.0, "log", "rate of the fast (contraction) decline"),
+    ParamSpec("fb", "1", 0.0079, 1e-7, 1.0 - 1e-7, "logit", "fraction of Cmax in the slow phase"),
+    ParamSpec("beta", "1/day", 0.0032, 1e-5, 20.0, "log", "rate of the slow (persistence) decline"),
 )
 
 
@@ -88,6 +100,7 @@ class _SteinFamily(Model):
     abstract: ClassVar[bool] = True
     observed_unit: ClassVar[str] = "copies/ug"
     _batch_kernel = staticmethod(_stein_batch)
+    _serial_kernel = staticmethod(_stein_serial)
 
     def _named(self, params: Mapping[str, float] | None) -> dict[str, float]:
         vector = self.param_vector(params).tolist()
@@ -99,6 +112,15 @@ class _SteinFamily(Model):
                 f"({values['tmax']})"
             )
         return values
+
+    def canonical(self, vector: np.ndarray) -> np.ndarray:
+        """Order the phases so that α ≥ β: the curve is unchanged under
+        (α, β, FB) → (β, α, 1 − FB), so a fit can land on either labelling."""
+        out = np.array(vector, dtype=float)
+        alpha, fb, beta = out[3], out[4], out[5]
+        if alpha < beta:
+            out[3], out[4], out[5] = beta, 1.0 - fb, alpha
+        return out
 
     def expansion_rate(self, params: Mapping[str, float] | None = None) -> float:
         """Expansion rate ρ = ln(foldx) / (Tmax − tlag), in 1/day."""
@@ -252,13 +274,13 @@ class Stein2019Lag(_SteinFamily):
             "foldx",
             "1",
             _lisocel_foldx(3.27, 9.29, 0.755),
-            1.0 + 1e-9,
-            1e9,
+            1.0 + 1e-6,
+            1e8,
             "log",
             "fold expansion C0 -> Cmax",
         ),
-        ParamSpec("alpha", "1/day", math.log(2) / 5.00, 1e-6, 50.0, "log", "fast decline rate"),
+        ParamSpec("alpha", "1/day", math.log(2) / 5.00, 1e-4, 20.0, "log", "fast decline rate"),
         _STEIN_PARAMS[4],
-        ParamSpec("beta", "1/day", math.log(2) / 352.0, 1e-7, 50.0, "log", "slow decline rate"),
+        ParamSpec("beta", "1/day", math.log(2) / 352.0, 1e-5, 20.0, "log", "slow decline rate"),
         ParamSpec("tlag", "day", 3.27, 0.0, 365.0, "linear", "lag before expansion starts"),
     )

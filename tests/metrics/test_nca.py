@@ -199,7 +199,7 @@ def test_log_trapezoid_is_exact_on_mono_exponential_segments():
     """Stein with FB = 0 is exponential growth then a single exponential decline, so the log
     trapezoid is exact whenever Tmax is a sample time."""
     stein = models.get("stein2019")
-    params = {**stein.defaults, "fb": 1e-9}
+    params = {**stein.defaults, "fb": 1e-7}
     times = np.array([0, 1, 4, 7, 9.3, 14, 21, 28, 40, 60, 84])
     table = _table(times, stein.simulate(times, params), lloq=1e-6)
     row = nca(table, auc_method="log").iloc[0]

@@ -1,0 +1,354 @@
+"""The numba integrators against closed forms, SciPy and their own contract.
+
+Analytic cases follow ``scipy/integrate/_ivp/tests/test_ivp.py``: the error is measured
+against the exact solution and scaled by the requested tolerance. The stiff references are
+the Robertson chemical kinetics problem (SciPy Radau at rtol 1e-12) and a linear system with
+eigenvalues spanning six decades (matrix exponential).
+
+Right-hand sides here are plain ``numba.njit`` functions (not cached: test modules are
+imported by path); only they compile per run, the solver kernels load from numba's cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numba
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.linalg import expm
+
+from cellkin.errors import ModelError
+from cellkin.models import ODEModel, ParamSpec
+from cellkin.models import solvers as kernels
+from cellkin.models.ode import SolverOptions, solve
+
+METHODS = ["dopri5", "rodas4"]
+
+
+@numba.njit
+def _decay_chain(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = -p[0] * y[0]
+    dydt[1] = p[0] * y[0] - p[1] * y[1]
+
+
+def _decay_chain_exact(t, a=0.5, b=0.1):
+    first = np.exp(-a * t)
+    return np.column_stack([first, a / (a - b) * (np.exp(-b * t) - first)])
+
+
+@numba.njit
+def _logistic(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = p[0] * y[0] * (1.0 - y[0] / p[1])
+
+
+@numba.njit
+def _robertson(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = -0.04 * y[0] + 1e4 * y[1] * y[2]
+    dydt[1] = 0.04 * y[0] - 1e4 * y[1] * y[2] - 3e7 * y[1] * y[1]
+    dydt[2] = 3e7 * y[1] * y[1]
+
+
+@numba.njit
+def _robertson_jac(t, y, p, phase, jac):  # pragma: no cover - compiled
+    jac[0, 0], jac[0, 1], jac[0, 2] = -0.04, 1e4 * y[2], 1e4 * y[1]
+    jac[1, 0], jac[1, 1], jac[1, 2] = 0.04, -1e4 * y[2] - 6e7 * y[1], -1e4 * y[1]
+    jac[2, 0], jac[2, 1], jac[2, 2] = 0.0, 6e7 * y[1], 0.0
+
+
+_STIFF_MATRIX = np.array([[-1.0, 1e3, 0.0], [0.0, -1e3, 1e6], [0.0, 0.0, -1e6]])
+
+
+@numba.njit
+def _stiff_linear(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = -y[0] + 1e3 * y[1]
+    dydt[1] = -1e3 * y[1] + 1e6 * y[2]
+    dydt[2] = -1e6 * y[2]
+
+
+@numba.njit
+def _switch(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    # phase 0: constant inflow p[0]; phase 1: first-order loss p[1]; phase 2: growth p[2]
+    if phase == 0:
+        dydt[0] = p[0]
+    elif phase == 1:
+        dydt[0] = -p[1] * y[0]
+    else:
+        dydt[0] = p[2] * y[0]
+
+
+def _switch_exact(t, b1, b2, a=2.0, k=0.3, g=0.05, y0=1.0):
+    t = np.asarray(t, dtype=float)
+    at_b1 = y0 + a * b1
+    at_b2 = at_b1 * np.exp(-k * (b2 - b1))
+    return np.where(
+        t < b1,
+        y0 + a * t,
+        np.where(t < b2, at_b1 * np.exp(-k * (t - b1)), at_b2 * np.exp(g * (t - b2))),
+    )
+
+
+@numba.njit
+def _blow_up(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = y[0] * y[0]  # y = 1/(1 - t) from y(0) = 1: infinite at t = 1
+
+
+@numba.njit
+def _nan_after_one(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = -y[0] if t < 1.0 else np.nan
+
+
+# ---------------------------------------------------------------- closed forms
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("rtol", [1e-5, 1e-8, 1e-11])
+def test_linear_chain_error_is_proportional_to_the_tolerance(method, rtol):
+    t = np.linspace(0.0, 20.0, 41)
+    options = SolverOptions(rtol=rtol, atol=rtol * 1e-3, method=method)
+    result = solve(_decay_chain, t, [1.0, 0.0], [0.5, 0.1], options=options)
+    assert result.success and result.message == "success"
+    error = np.abs(result.y - _decay_chain_exact(t)).max()
+    assert error <= 20 * rtol
+    if rtol >= 1e-8:  # the tolerance is not grossly over-achieved either
+        assert error >= 1e-3 * rtol
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_logistic_growth(method):
+    t = np.linspace(0.0, 30.0, 61)
+    result = solve(_logistic, t, [1e3], [0.6, 1e9], options=SolverOptions(method=method))
+    exact = 1e9 / (1.0 + (1e9 / 1e3 - 1.0) * np.exp(-0.6 * t))
+    np.testing.assert_allclose(result.y[:, 0], exact, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_error_decreases_with_tolerance(method):
+    t = np.linspace(0.0, 30.0, 7)
+    exact = 1e9 / (1.0 + (1e9 / 1e3 - 1.0) * np.exp(-0.6 * t))
+    errors = [
+        np.abs(
+            solve(_logistic, t, [1e3], [0.6, 1e9], options=SolverOptions(rtol=r, method=method))
+            .y[:, 0] - exact
+        ).max() / 1e9
+        for r in (1e-4, 1e-6, 1e-8, 1e-10)
+    ]  # fmt: skip
+    assert all(a > b for a, b in itertools.pairwise(errors)), errors
+    # order of convergence: error ~ rtol (tolerance proportionality) within a factor 100
+    assert errors[0] / errors[-1] > 1e4
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("rtol", [1e-6, 1e-10])
+def test_dense_output_between_steps(method, rtol):
+    """2001 output times, far more than steps: the continuous extension is as accurate as
+    the step ends (DOPRI5's interpolant is of order 4, Rodas4's of order 3)."""
+    fine = np.linspace(0.0, 20.0, 2001)
+    options = SolverOptions(rtol=rtol, atol=rtol * 1e-3, method=method)
+    dense = solve(_decay_chain, fine, [1.0, 0.0], [0.5, 0.1], options=options).y
+    coarse_t = np.array([0.0, 20.0])
+    ends = solve(_decay_chain, coarse_t, [1.0, 0.0], [0.5, 0.1], options=options).y
+    step_error = max(np.abs(ends - _decay_chain_exact(coarse_t)).max(), rtol * 1e-2)
+    assert np.abs(dense - _decay_chain_exact(fine)).max() <= 20 * max(step_error, rtol)
+    np.testing.assert_allclose(dense[-1], ends[-1], rtol=0, atol=10 * rtol)
+
+
+def test_outputs_at_the_start_and_repeated_times():
+    result = solve(_decay_chain, [0.0, 0.0, 1.0, 1.0, 5.0], [1.0, 0.0], [0.5, 0.1])
+    np.testing.assert_array_equal(result.y[0], [1.0, 0.0])
+    np.testing.assert_array_equal(result.y[2], result.y[3])
+    shifted = solve(_decay_chain, [2.0, 7.0], [1.0, 0.0], [0.5, 0.1], t0=2.0)
+    np.testing.assert_allclose(shifted.y[1], _decay_chain_exact(5.0)[0], rtol=1e-7)
+
+
+# ---------------------------------------------------------------- stiff references
+@pytest.mark.parametrize("analytic_jacobian", [True, False])
+def test_rodas4_on_robertson_matches_scipy_radau(analytic_jacobian):
+    t = np.array([1e-5, 1e-3, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 4e4])
+    options = SolverOptions(rtol=1e-8, atol=(1e-12, 1e-16, 1e-12), method="rodas4")
+    jac = _robertson_jac if analytic_jacobian else None
+    ours = solve(_robertson, t, [1.0, 0.0, 0.0], jac=jac, options=options).y
+    reference = _robertson_reference(tuple(t))
+    np.testing.assert_allclose(ours, reference, rtol=1e-5)
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=1e-10)  # mass balance
+
+
+@functools.cache
+def _robertson_reference(t: tuple[float, ...]) -> np.ndarray:
+    return solve_ivp(
+        lambda time, y: [
+            -0.04 * y[0] + 1e4 * y[1] * y[2],
+            0.04 * y[0] - 1e4 * y[1] * y[2] - 3e7 * y[1] ** 2,
+            3e7 * y[1] ** 2,
+        ],
+        (0.0, t[-1]),
+        [1.0, 0.0, 0.0],
+        method="Radau",
+        rtol=1e-12,
+        atol=[1e-16, 1e-20, 1e-16],
+        t_eval=t,
+    ).y.T
+
+
+def test_stiff_linear_system_rodas4_vs_matrix_exponential_and_dopri5_budget():
+    t = np.array([1e-6, 1e-3, 0.5, 2.0, 10.0])
+    y0 = np.array([1.0, 1.0, 1.0])
+    exact = np.array([expm(_STIFF_MATRIX * time) @ y0 for time in t])
+    stiff = solve(_stiff_linear, t, y0, options=SolverOptions(rtol=1e-9, method="rodas4"))
+    np.testing.assert_allclose(stiff.y, exact, rtol=1e-6, atol=1e-12)
+    # the explicit method needs ~|λ|·T steps: with a budget of 1000 it reports status 1
+    budget = SolverOptions(rtol=1e-9, method="dopri5", max_steps=1000)
+    capped = solve(_stiff_linear, t, y0, options=budget, errors="coerce")
+    assert capped.status == kernels.STATUS_MAX_STEPS and not capped.success
+    assert np.isnan(capped.y[-1]).all()
+    with pytest.raises(ModelError, match="status 1"):
+        solve(_stiff_linear, t, y0, options=budget)
+
+
+# ---------------------------------------------------------------- breakpoints
+@pytest.mark.parametrize("method", METHODS)
+def test_piecewise_integration_restarts_at_breakpoints(method):
+    b1, b2 = 1.7, 6.25
+    t = np.array([0.0, 0.5, b1, 1.7 + 1e-9, 3.0, b2, 9.0, 20.0])
+    options = SolverOptions(rtol=1e-10, atol=1e-12, method=method)
+    result = solve(_switch, t, [1.0], [2.0, 0.3, 0.05], breakpoints=[b2, b1], options=options)
+    np.testing.assert_allclose(result.y[:, 0], _switch_exact(t, b1, b2), rtol=1e-8)
+    # breakpoints at or before t0 advance the starting phase
+    late = solve(_switch, [7.0, 8.0], [1.0], [2.0, 0.3, 0.05], breakpoints=[b1, b2], t0=7.0)
+    np.testing.assert_allclose(late.y[1, 0], math.exp(0.05), rtol=1e-8)
+
+
+# ---------------------------------------------------------------- failures and inputs
+def test_failures_become_status_codes():
+    finite_time = solve(_blow_up, [0.5, 2.0], [1.0], errors="coerce")
+    assert finite_time.status in (kernels.STATUS_NONFINITE, kernels.STATUS_STEP_TOO_SMALL)
+    assert finite_time.y[0, 0] == pytest.approx(2.0, rel=1e-6) and np.isnan(finite_time.y[1, 0])
+    nan = solve(_nan_after_one, [0.5, 2.0], [1.0], errors="coerce")
+    assert nan.status == kernels.STATUS_NONFINITE
+    assert nan.message == kernels.STATUS_MESSAGES[kernels.STATUS_NONFINITE]
+    bad_start = solve(_decay_chain, [1.0], [np.nan, 0.0], [0.5, 0.1], errors="coerce")
+    assert bad_start.status == kernels.STATUS_BAD_INITIAL
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"t": [2.0, 1.0]}, "non-decreasing"),
+        ({"t": [-1.0, 1.0]}, ">= t0"),
+        ({"y0": []}, "non-empty"),
+        ({"errors": "ignore"}, "errors"),
+        ({"rhs": lambda t, y, p, phase, dydt: None}, r"numba\.njit"),
+    ],
+)
+def test_solve_validates_its_inputs(kwargs, message):
+    arguments = {"rhs": _decay_chain, "t": [1.0], "y0": [1.0, 0.0], "p": [0.5, 0.1]}
+    arguments.update(kwargs)
+    with pytest.raises(ModelError, match=message):
+        solve(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rtol": 0.0}, "rtol"),
+        ({"rtol": 2.0}, "rtol"),
+        ({"atol": -1.0}, "atol"),
+        ({"atol": (1e-9, np.nan)}, "atol"),
+        ({"method": "rk4"}, "method"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"first_step": -1.0}, "first_step"),
+    ],
+)
+def test_solver_options_are_validated(options, message):
+    with pytest.raises(ModelError, match=message):
+        SolverOptions(**options)
+
+
+# ---------------------------------------------------------------- population kernel
+@numba.njit
+def _growth_rhs(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = p[0] * y[0]
+
+
+@numba.njit
+def _growth_start(p, y0):  # pragma: no cover - compiled
+    y0[0] = 1.0
+    return 0 if p[1] < 5.0 else 17  # a model-specific refusal, status >= 10
+
+
+@numba.njit
+def _growth_observe(y, p):  # pragma: no cover - compiled
+    return y[0]
+
+
+class _Growth(ODEModel):
+    r"""Exponential growth :math:`y' = k y`, a test model. doi:10.0000/none
+
+    .. math:: y' = k y
+    """
+
+    name = "test_growth"
+    citation = "none"
+    doi = "10.0000/none"
+    observed_unit = "cells"
+    params = (
+        ParamSpec("k", "1/day", 0.1, -10.0, 200.0, "linear", "rate"),
+        ParamSpec("flag", "1", 1.0, 0.0, 10.0, "linear", "values >= 5 are refused"),
+    )
+    state_names = ("y",)
+    state_units = ("cells",)
+    rhs = staticmethod(_growth_rhs)
+    initial_state = staticmethod(_growth_start)
+    observe = staticmethod(_growth_observe)
+
+
+def test_a_failing_subject_never_poisons_the_others():
+    model = _Growth(max_steps=2000)
+    table = pd.DataFrame(
+        {
+            "subject": [f"S{i}" for i in range(12)],
+            "k": [0.1, 150.0, -0.2, 0.1, 0.3, 0.1, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1],
+            "flag": [1.0, 1.0, 1.0, 7.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    t = np.array([0.0, 1.0, 10.0])
+    out = model.simulate_many(t, table)
+    good = np.ones(12, dtype=bool)
+    good[[1, 3]] = False  # overflow (k = 150 /day for 10 days) and a refused start
+    np.testing.assert_allclose(out[good], np.exp(np.outer(table["k"][good], t)), rtol=1e-7)
+    assert np.isnan(out[~good]).all()
+    status = model._batch_kernel(t, model.param_matrix(table), np.empty((12, 3)))
+    assert status[3] == 17 and status[1] != 0 and (status[good] == 0).all()
+    with pytest.raises(ModelError, match="status 17"):
+        model.simulate(t, {"flag": 7.0})
+
+
+def test_states_and_options_api():
+    model = _Growth(rtol=1e-10, atol=1e-12)
+    states = model.simulate_states([-1.0, 0.0, 2.0])
+    assert np.isnan(states[0]).all()
+    np.testing.assert_allclose(states[1:, 0], [1.0, math.exp(0.2)], rtol=1e-9)
+    assert model.simulate([-1.0])[0] == 0.0
+    assert model.method == "dopri5" and model.with_options(method="rodas4").method == "rodas4"
+    assert model.with_options(rtol=1e-6).options.atol == 1e-12
+    np.testing.assert_allclose(model.derivative(0.0, [2.0]), [0.2])
+    assert list(model.state_table["state"]) == ["y"]
+    with pytest.raises(ModelError, match="shape"):
+        model.derivative(0.0, [1.0, 2.0])
+    assert model.simulate_many([1.0], np.empty((0, 2))).shape == (0, 1)
+
+
+def test_ode_declarations_are_checked():
+    base = {k: v for k, v in vars(_Growth).items() if not k.startswith("__") or k == "__doc__"}
+    with pytest.raises(ModelError, match="state_units"):
+        type("Bad", (ODEModel,), {**base, "state_units": ()})
+    with pytest.raises(ModelError, match="duplicated state"):
+        type("Bad", (ODEModel,), {**base, "state_names": ("y", "y"), "state_units": ("a", "a")})
+    with pytest.raises(ModelError, match="breakpoints"):
+        type("Bad", (ODEModel,), {**base, "max_breakpoints": 1})
+    with pytest.raises(ModelError, match="default_atol"):
+        type("Bad", (ODEModel,), {**base, "default_atol": (1e-9, 1e-9)})
+    with pytest.raises(ModelError, match=r"numba\.njit"):
+        type("Bad", (ODEModel,), {**base, "observe": staticmethod(lambda y, p: y[0])})
