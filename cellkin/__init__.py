@@ -26,6 +26,7 @@ from cellkin.errors import (
     IdentifiabilityWarning,
     ModelError,
 )
+from cellkin.fit import FitResult, fit
 from cellkin.io import (
     read_adverse_events,
     read_kinetics,
@@ -44,9 +45,11 @@ __all__ = [
     "DataWarning",
     "ExampleStudy",
     "FitError",
+    "FitResult",
     "IdentifiabilityWarning",
     "ModelError",
     "__version__",
+    "fit",
     "load_example",
     "models",
     "nca",

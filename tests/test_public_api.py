@@ -16,6 +16,11 @@ PUBLIC_MODULES = [
     "cellkin.io",
     "cellkin.errors",
     "cellkin.datasets",
+    "cellkin.metrics",
+    "cellkin.fit",
+    "cellkin.outcomes",
+    "cellkin.models.ode",
+    "cellkin.models.solvers",
 ]
 
 

@@ -1,8 +1,9 @@
-"""Exposure metrics: observed (NCA) metrics and their study summaries."""
+"""Exposure metrics: observed (NCA) and model-based metrics, and their study summaries."""
 
 from __future__ import annotations
 
+from cellkin.metrics.model import model_metrics
 from cellkin.metrics.nca import nca
 from cellkin.metrics.summary import summarize
 
-__all__ = ["nca", "summarize"]
+__all__ = ["model_metrics", "nca", "summarize"]

@@ -1,0 +1,258 @@
+"""The frozen result of one subject's fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cellkin._display import Summary
+from cellkin.errors import FitError
+from cellkin.fit.problem import ParameterLayout
+from cellkin.models.base import Model
+
+if TYPE_CHECKING:
+    from cellkin.fit.problem import SubjectProblem
+
+__all__ = ["FitResult"]
+
+PARAM_COLUMNS = ("parameter", "kind", "estimate", "se", "rse_pct", "ci_lower", "ci_upper",
+                 "unit", "scale", "fixed", "description")  # fmt: skip
+
+
+def build_parameter_table(
+    problem: SubjectProblem,
+    search: np.ndarray,
+    free: np.ndarray,
+    structural: np.ndarray,
+    covariance: np.ndarray,
+    dof: int,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Estimates on the natural scale with SE (delta method), RSE% and t-based CIs.
+
+    Error parameters get the asymptotic SE of a log-scale SD, ``SE(ln σ̂) ≈ 1/√(2 n_q)``
+    (``n_q`` quantified samples of that assay); the combined model's error parameters get no SE.
+    """
+    layout, transform = problem.layout, problem.transform
+    se_search = np.full(search.size, np.nan)
+    se_search[structural] = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    for j, (name, kind) in enumerate(zip(layout.names, layout.kinds, strict=True)):
+        if kind == "error" and free[j] and problem.error == "log-additive":
+            assay = problem.obs.assays.index(name.removeprefix("sigma_"))
+            quantified = int(((problem.obs.assay == assay) & ~problem.obs.censored).sum())
+            se_search[j] = 1 / np.sqrt(2 * quantified)
+    quantile = stats.t.ppf(0.5 + level / 2, max(dof, 1))
+    estimate = transform.to_model(search)
+    se = transform.derivative(search) * se_search
+    with np.errstate(invalid="ignore"):
+        lower = transform.to_model(search - quantile * se_search)
+        upper = transform.to_model(search + quantile * se_search)
+    return pd.DataFrame(
+        {
+            "parameter": layout.names,
+            "kind": layout.kinds,
+            "estimate": estimate,
+            "se": se,
+            "rse_pct": 100 * se / np.abs(estimate),
+            "ci_lower": lower,
+            "ci_upper": upper,
+            "unit": layout.units,
+            "scale": layout.scales,
+            "fixed": ~free,
+            "description": layout.descriptions,
+        }
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """Result of :func:`cellkin.fit` for one subject (frozen; never mutates the model).
+
+    Attributes
+    ----------
+    subject : str
+        Subject id.
+    model : Model
+        The fitted model.
+    assays : tuple of str
+        Assays fitted (the first is the reference of any ``scale_<assay>``).
+    units : dict
+        Unit of each assay's level.
+    error, blq : str
+        Residual error model and BLQ method.
+    params : DataFrame
+        One row per parameter: ``parameter, kind, estimate, se, rse_pct, ci_lower,
+        ci_upper, unit, scale, fixed, description`` (natural scale; 95% CI).
+    minus2ll, aic, bic : float
+        −2 ln L (all constants included, so comparable across models and error models), and
+        AIC/BIC counting every free parameter, error parameters included.
+    n_obs, n_censored, n_free, dof : int
+        Samples in the likelihood, of which censored (M3); free parameters; degrees of
+        freedom of the CIs (``n_obs`` − free kinetic/scale parameters).
+    success : bool
+        Whether the optimiser converged and the covariance could be computed.
+    message : str
+        Optimiser message (and the covariance problem, if any).
+    data : DataFrame
+        The subject's samples of the fitted assays with ``used``, ``prediction`` and
+        ``residual`` (standardised; for a censored sample the M3 argument
+        ``(g(LLOQ) − g(f))/s``).
+    excluded : DataFrame
+        Samples not in the likelihood, with the reason.
+    settings : dict
+        cellkin version and every option.
+    """
+
+    subject: str
+    model: Model
+    assays: tuple[str, ...]
+    units: dict[str, str]
+    error: str
+    blq: str
+    params: pd.DataFrame
+    search_estimate: np.ndarray = field(repr=False)
+    free: np.ndarray = field(repr=False)
+    structural: np.ndarray = field(repr=False)
+    covariance_search: np.ndarray = field(repr=False)
+    minus2ll: float
+    aic: float
+    bic: float
+    n_obs: int
+    n_censored: int
+    n_free: int
+    dof: int
+    success: bool
+    message: str
+    nfev: int
+    data: pd.DataFrame = field(repr=False)
+    excluded: pd.DataFrame = field(repr=False)
+    settings: dict[str, Any] = field(repr=False)
+    layout: ParameterLayout = field(repr=False)
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def estimates(self) -> dict[str, float]:
+        """Natural-scale estimates by parameter name."""
+        return dict(zip(self.params["parameter"], self.params["estimate"], strict=True))
+
+    @property
+    def kinetic_params(self) -> dict[str, float]:
+        """The model's parameters only (what ``model.simulate`` takes)."""
+        return {name: self.estimates[name] for name in self.model.param_names}
+
+    @property
+    def covariance(self) -> pd.DataFrame:
+        """Covariance of the free kinetic/scale parameters on the natural scale (delta method)."""
+        names = [n for n, s in zip(self.layout.names, self.structural, strict=True) if s]
+        transform = _transform(self)
+        jac = transform.derivative(self.search_estimate)[self.structural]
+        matrix = self.covariance_search * np.outer(jac, jac)
+        return pd.DataFrame(matrix, index=names, columns=names)
+
+    @property
+    def correlation(self) -> pd.DataFrame:
+        """Correlation of the free kinetic/scale parameters (scale-free)."""
+        cov = self.covariance
+        sd = np.sqrt(np.diag(cov.to_numpy()))
+        return cov / np.outer(sd, sd)
+
+    def sample_parameters(self, n: int = 1000, seed: int = 0) -> np.ndarray:
+        """Draw ``n`` natural-scale parameter vectors from the estimation-scale normal
+        approximation, truncated at the parameter bounds (draws beyond a bound are set to
+        it); fixed and error parameters stay at their estimates."""
+        if not np.isfinite(self.covariance_search).all():
+            raise FitError(f"subject {self.subject!r}: no covariance, cannot sample parameters")
+        rng = np.random.default_rng(seed)
+        draws = np.tile(self.search_estimate, (n, 1))
+        draws[:, self.structural] = rng.multivariate_normal(
+            self.search_estimate[self.structural],
+            self.covariance_search,
+            size=n,
+            method="eigh",
+        )
+        transform = _transform(self)
+        lower = transform.to_search(self.layout.lower)
+        upper = transform.to_search(self.layout.upper)
+        return transform.to_model(np.clip(draws, lower, upper))
+
+    # ------------------------------------------------------------------ predictions
+    def _assay_scale(self, assay: str | None) -> tuple[str, float]:
+        assay = self.assays[0] if assay is None else assay
+        if assay not in self.assays:
+            raise FitError(f"assay {assay!r} was not fitted; fitted assays: {self.assays}")
+        scale = 1.0 if assay == self.assays[0] else self.estimates[f"scale_{assay}"]
+        return assay, scale
+
+    def predict(self, t: object, assay: str | None = None) -> np.ndarray:
+        """Fitted level at days ``t`` for ``assay`` (default: the first fitted assay)."""
+        _, scale = self._assay_scale(assay)
+        return scale * self.model.simulate(t, self.kinetic_params)
+
+    def predict_interval(
+        self,
+        t: object,
+        assay: str | None = None,
+        level: float = 0.95,
+        n: int = 500,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise confidence band of the fitted curve from parameter uncertainty."""
+        assay, _ = self._assay_scale(assay)
+        draws = self.sample_parameters(n, seed)
+        k = len(self.model.params)
+        levels = self.model.simulate_many(t, draws[:, :k])
+        if assay != self.assays[0]:
+            levels = levels * draws[:, [self.layout.index(f"scale_{assay}")]]
+        tail = 50 * (1 - level)
+        return np.nanpercentile(levels, tail, axis=0), np.nanpercentile(levels, 100 - tail, axis=0)
+
+    # ------------------------------------------------------------------ faces
+    def to_frame(self) -> pd.DataFrame:
+        """Parameter table with the subject id (tidy, one row per parameter)."""
+        return self.params.assign(subject=self.subject).loc[:, ["subject", *PARAM_COLUMNS]]
+
+    def fit_statistics(self) -> pd.DataFrame:
+        """One-row table: −2LL, AIC, BIC, n_obs, n_censored, n_free, success, message."""
+        return pd.DataFrame([{
+            "subject": self.subject, "model": self.model.name, "error": self.error,
+            "blq": self.blq, "minus2ll": self.minus2ll, "aic": self.aic, "bic": self.bic,
+            "n_obs": self.n_obs, "n_censored": self.n_censored, "n_free": self.n_free,
+            "success": self.success, "message": self.message,
+        }])  # fmt: skip
+
+    def metrics(self, **options: Any) -> pd.DataFrame:
+        """Model-based metrics with CIs; see :func:`cellkin.metrics.model_metrics`."""
+        from cellkin.metrics.model import model_metrics
+
+        return model_metrics(self, **options)
+
+    def summary(self) -> Summary:
+        """People-facing summary (text via ``str``, HTML in notebooks)."""
+        shown = self.params.loc[:, ["parameter", "estimate", "se", "rse_pct", "ci_lower",
+                                    "ci_upper", "unit", "fixed"]]  # fmt: skip
+        notes = (
+            f"{self.model.name} ({self.model.doi}); error {self.error}, BLQ {self.blq}; "
+            f"{self.n_obs} samples ({self.n_censored} censored); converged: {self.success} "
+            f"({self.message})",
+        )
+        title = f"Fit of subject {self.subject} ({', '.join(self.assays)})"
+        return Summary(title, (("Parameters", shown), ("Fit", self.fit_statistics())), notes)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, ax: Any = None, *, band: bool = True, days: float | None = None) -> Any:
+        """Observations (BLQ at the LLOQ, open markers), fitted curve and CI band per assay."""
+        from cellkin.fit.plots import plot_fit
+
+        return plot_fit(self, ax=ax, band=band, days=days)
+
+
+def _transform(result: FitResult):
+    from cellkin.fit.transforms import Transform
+
+    return Transform(result.layout.scales)
