@@ -148,7 +148,7 @@ def model_metrics(
     n_samples: int = 1000,
     seed: int = 0,
     baseline: str | float = "lloq",
-    horizon: float = 1095.0,
+    horizon: float | None = None,
 ) -> pd.DataFrame:
     """Model-based metrics of one fit with confidence intervals.
 
@@ -167,8 +167,11 @@ def model_metrics(
     baseline : {"lloq", "lloq_only", "max_pre_infusion"} or float
         Baseline for the time-back-to-baseline threshold ``max(baseline, LLOQ)``, defined as
         in :func:`cellkin.metrics.nca` from the subject's pre-infusion samples.
-    horizon : float
-        Last day of the grid for models without closed forms (mechanistic ODEs).
+    horizon : float, optional
+        Last day of the grid for models without closed forms (mechanistic ODEs); default
+        ``max(365, 2 × last sample day, last interval end)``. Draws whose integration fails
+        on the grid (e.g. an escaping tumour overflowing) give NaN and are left out of the
+        percentiles.
 
     Returns
     -------
@@ -183,6 +186,9 @@ def model_metrics(
     if not 0 < level < 1:
         raise FitError(f"`level` must be in (0, 1), got {level}")
     interval_array = np.asarray(intervals, dtype=float).reshape(-1, 2)
+    if horizon is None:
+        last = float(result.data["time"].max())
+        horizon = max(365.0, 2 * last, float(interval_array[:, 1].max(initial=0.0)))
     estimate = _transform_estimate(result)
     draws = None
     if np.isfinite(result.covariance_search).all() and n_samples > 0:
