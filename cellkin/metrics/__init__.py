@@ -1,9 +1,36 @@
-"""Exposure metrics: observed (NCA) and model-based metrics, and their study summaries."""
+"""Exposure metrics: observed (NCA) and model-based metrics, their study summaries, and their
+links to response and toxicity (exposure-response, survival by exposure, dose-exposure)."""
 
 from __future__ import annotations
 
+from cellkin.metrics.exposure import (
+    DoseExposureResult,
+    ExposureResponseResult,
+    ExposureSurvivalResult,
+    dose_exposure,
+    exposure_response,
+    exposure_survival,
+)
+from cellkin.metrics.exposure_plots import (
+    plot_dose_exposure,
+    plot_exposure_by_outcome,
+    plot_logistic,
+)
 from cellkin.metrics.model import model_metrics
 from cellkin.metrics.nca import nca
 from cellkin.metrics.summary import summarize
 
-__all__ = ["model_metrics", "nca", "summarize"]
+__all__ = [
+    "DoseExposureResult",
+    "ExposureResponseResult",
+    "ExposureSurvivalResult",
+    "dose_exposure",
+    "exposure_response",
+    "exposure_survival",
+    "model_metrics",
+    "nca",
+    "plot_dose_exposure",
+    "plot_exposure_by_outcome",
+    "plot_logistic",
+    "summarize",
+]
