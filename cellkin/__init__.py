@@ -26,7 +26,7 @@ from cellkin.errors import (
     IdentifiabilityWarning,
     ModelError,
 )
-from cellkin.fit import FitResult, fit
+from cellkin.fit import BatchFit, FitResult, compare_models, fit, fit_all
 from cellkin.io import (
     read_adverse_events,
     read_kinetics,
@@ -34,10 +34,11 @@ from cellkin.io import (
     read_subjects,
     write_nonmem,
 )
-from cellkin.metrics import nca
+from cellkin.metrics import exposure_response, nca
 
 __all__ = [
     "BLQWarning",
+    "BatchFit",
     "CellkinError",
     "CellkinWarning",
     "ConvergenceWarning",
@@ -49,7 +50,10 @@ __all__ = [
     "IdentifiabilityWarning",
     "ModelError",
     "__version__",
+    "compare_models",
+    "exposure_response",
     "fit",
+    "fit_all",
     "load_example",
     "models",
     "nca",

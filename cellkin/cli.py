@@ -10,6 +10,9 @@ Subcommands
     example study), written as CSV, with a summary by dose level.
 ``cellkin simulate``
     Simulate a virtual population from a registered model and write a kinetics table.
+``cellkin fit``
+    Fit a model to every subject of a kinetics file (or the example study) and write the
+    parameter, metric, fit-statistic and failure tables as CSV, optionally with figures.
 
 Run ``cellkin COMMAND --help`` for the options of each. Bad input prints one line starting
 with ``cellkin: error:`` and exits with status 2; ``--verbose`` shows the traceback too.
@@ -18,6 +21,7 @@ with ``cellkin: error:`` and exits with status 2; ``--verbose`` shows the traceb
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -37,6 +41,7 @@ _EPILOG = """examples:
   cellkin nca --example -o nca.csv --auc-method linup-logdown
   cellkin nca pk.csv --intervals 0-28,0-84,0-180 --long -o nca_long.csv
   cellkin simulate --model stein2019 --n 1000 --seed 1 --times 1,4,7,14,28 --lloq 50 -o sim.csv
+  cellkin fit pk.csv --model stein2019 -o fits --jobs 4 --checkpoint fits.jsonl --plots
 """
 
 
@@ -196,6 +201,72 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_fits(results: dict, folder: Path) -> int:
+    """One PNG per fitted subject (matplotlib ``Figure``, no pyplot state); returns the count."""
+    from matplotlib.figure import Figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names: set[str] = set()
+    for subject, result in results.items():
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", subject)
+        while name in names:
+            name += "_"
+        names.add(name)
+        figure = Figure(figsize=(6, 4), layout="constrained")
+        try:
+            result.plot(ax=figure.add_subplot())
+            figure.savefig(folder / f"{name}.png", dpi=100)
+        except Exception as exc:  # one figure failing must not lose the others
+            print(f"cellkin: warning: no figure for {subject}: {exc}", file=sys.stderr)
+            names.discard(name)
+    return len(names)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from cellkin.fit.batch import fit_all
+
+    if args.example == bool(args.file):
+        raise DataError("give either a kinetics FILE or --example")
+    if args.example:
+        from cellkin.datasets import load_example
+
+        kinetics = load_example().kinetics
+    else:
+        kinetics = io.read_kinetics(args.file)
+    assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
+    batch = fit_all(
+        kinetics,
+        args.model,
+        subjects=args.subject,
+        n_jobs=args.jobs,
+        progress=not args.no_progress,
+        checkpoint=args.checkpoint,
+        assays=assays or None,
+        error=args.error,
+        blq=args.blq,
+        n_starts=args.starts,
+        seed=args.seed,
+    )
+    output = Path(args.output or f"fit_{args.model}")
+    paths = batch.to_csv(output)
+    print(batch.summary())
+    print(f"\nwrote {', '.join(path.name for path in paths.values())} to {output}")
+    if args.plots:
+        count = _plot_fits(dict(batch.results), output / "plots")
+        print(f"wrote {count} figure(s) to {output / 'plots'}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellkin",
@@ -270,6 +341,33 @@ def _build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
     simulate.add_argument("--params-output", metavar="FILE", help="write individual parameters")
     simulate.set_defaults(handler=_cmd_simulate)
+
+    fit = commands.add_parser(
+        "fit",
+        help="fit a kinetic model to every subject",
+        description="Fit a model to each subject by maximum likelihood (M3 for BLQ samples) "
+        "and write params.csv, metrics.csv, statistics.csv and failures.csv (one row per "
+        "subject that could not be fitted or did not converge).",
+    )
+    fit.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
+    fit.add_argument("--example", action="store_true", help="use the bundled example study")
+    fit.add_argument("--model", default="stein2019", choices=models.available())
+    fit.add_argument("--assay", action="append", metavar="ASSAY",
+                     help="assay to fit (repeat or comma-separate for a joint fit; "
+                     "default qpcr)")  # fmt: skip
+    fit.add_argument("--subject", action="append", metavar="ID", help="fit only ID (repeatable)")
+    fit.add_argument("--error", default="log-additive", choices=["log-additive", "combined"])
+    fit.add_argument("--blq", default="m3", choices=["m3", "m1", "lloq/2"])
+    fit.add_argument("--starts", type=_positive_int, default=4, help="starts per subject")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the multi-start design")
+    fit.add_argument("-o", "--output", metavar="DIR", help="output folder (default fit_MODEL)")
+    fit.add_argument("--jobs", type=_positive_int, metavar="N",
+                     help="worker processes (default: all CPUs; 1: in-process)")  # fmt: skip
+    fit.add_argument("--checkpoint", metavar="FILE",
+                     help="append finished subjects here; rerun to resume")  # fmt: skip
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.add_argument("--plots", action="store_true", help="write DIR/plots/SUBJECT.png")
+    fit.set_defaults(handler=_cmd_fit)
     return parser
 
 

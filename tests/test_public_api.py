@@ -64,6 +64,9 @@ def test_top_level_exposes_the_foundation_api():
         "cellkin.outcomes.recist",
         "cellkin.outcomes.response",
         "cellkin.outcomes.survival",
+        "cellkin.metrics.exposure",
+        "cellkin.fit.batch",
+        "cellkin.fit.compare",
     ],
 )
 def test_docstring_examples_run(module_name):

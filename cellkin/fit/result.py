@@ -177,7 +177,8 @@ class FitResult:
         transform = _transform(self)
         lower = transform.to_search(self.layout.lower)
         upper = transform.to_search(self.layout.upper)
-        return transform.to_model(np.clip(draws, lower, upper))
+        natural = transform.to_model(np.clip(draws, lower, upper))
+        return np.clip(natural, self.layout.lower, self.layout.upper)  # round-off at bounds
 
     # ------------------------------------------------------------------ predictions
     def _assay_scale(self, assay: str | None) -> tuple[str, float]:

@@ -22,7 +22,7 @@ from cellkin.fit.result import FitResult, build_parameter_table
 from cellkin.io import read_kinetics
 from cellkin.models.base import Model
 
-__all__ = ["fit"]
+__all__ = ["fit", "fit_validated"]
 
 _MIN_QUANTIFIED = 3
 _MAX_EVALUATIONS = 4000
@@ -308,12 +308,45 @@ def fit(
     collapse when Tmax falls on a sample time. Confidence limits use t quantiles with
     ``n − p`` degrees of freedom on the estimation scale and are transformed back.
     """
+    return fit_validated(
+        read_kinetics(kinetics),
+        model,
+        subject=subject,
+        assays=assays,
+        error=error,
+        blq=blq,
+        fixed=fixed,
+        bounds=bounds,
+        initial=initial,
+        n_starts=n_starts,
+        seed=seed,
+    )
+
+
+def fit_validated(
+    kinetics: pd.DataFrame,
+    model: str | Model = "stein2019",
+    *,
+    subject: str | None = None,
+    assays: Sequence[str] | str | None = None,
+    error: str = "log-additive",
+    blq: str = "m3",
+    fixed: Mapping[str, float] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    initial: Mapping[str, float] | None = None,
+    n_starts: int = 4,
+    seed: int = 0,
+) -> FitResult:
+    """:func:`fit` on a table already validated by :func:`cellkin.read_kinetics`.
+
+    For batch fitting, which validates the whole table once; the options are those of
+    :func:`fit`.
+    """
     if error not in likelihood.ERROR_MODELS:
         raise FitError(f"`error` must be one of {likelihood.ERROR_MODELS}, got {error!r}")
     if blq not in likelihood.BLQ_METHODS:
         raise FitError(f"`blq` must be one of {likelihood.BLQ_METHODS}, got {blq!r}")
     model = models.get(model)
-    kinetics = read_kinetics(kinetics)
     subject, rows = _select_subject(kinetics, subject)
     chosen = _select_assays(rows, assays, subject)
     obs, data, excluded = _observations(rows, chosen, blq, subject)
