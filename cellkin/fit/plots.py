@@ -6,18 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cellkin._plotting import axes
+
 if TYPE_CHECKING:
     from cellkin.fit.result import FitResult
 
 __all__ = ["plot_fit"]
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError("plotting needs matplotlib: pip install matplotlib") from exc
-    return plt
 
 
 def plot_fit(result: FitResult, ax: Any = None, *, band: bool = True,
@@ -26,9 +20,7 @@ def plot_fit(result: FitResult, ax: Any = None, *, band: bool = True,
 
     Levels are on a log axis; each assay has its own colour. Returns ``ax``.
     """
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    ax = axes(ax)
     data = result.data
     end = days if days is not None else max(float(data["time"].max()), 28.0)
     grid = np.unique(

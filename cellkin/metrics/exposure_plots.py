@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cellkin._plotting import axes
 from cellkin.metrics import exposure as _exposure
 from cellkin.metrics._exposure_stats import _logistic_curve
 
@@ -32,17 +33,6 @@ __all__ = ["plot_dose_exposure", "plot_exposure_by_outcome", "plot_logistic"]
 
 _RECIST_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE")
 _JITTER = 0.04
-
-
-def _axes(ax: Any) -> Any:
-    """Return `ax`, or the current axes; raise ImportError with a hint without matplotlib."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError(
-            "cellkin's plots need matplotlib: pip install matplotlib (or pip install cellkin)"
-        ) from exc
-    return plt.gca() if ax is None else ax
 
 
 def _note_excluded(ax: Any, excluded: pd.DataFrame) -> None:
@@ -111,7 +101,7 @@ def plot_exposure_by_outcome(
         One box (quartiles, whiskers to 1.5 IQR) and the subjects per category; tick labels
         give the category and its n. Excluded subjects are counted in a note.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     _exposure._check_subjects(subjects)
     rows = _exposure._select_metrics(metrics, assay, [exposure])
     records = _exposure._exposure_records(rows, subjects, exposure, assay)
@@ -185,7 +175,7 @@ def plot_logistic(
         Without a logistic fit (separation, a single outcome class) the data are drawn and
         ``logit_status`` is written on the axes instead of a curve.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     exposure = _pick(exposure, result.exposures, "exposure")
     outcome = _pick(outcome, result.outcomes, "outcome")
     mine = result.data[(result.data["exposure"] == exposure) & (result.data["outcome"] == outcome)]
@@ -256,7 +246,7 @@ def plot_dose_exposure(
     matplotlib.axes.Axes
         The subjects, the line exp(a)·dose^b and the slope with its CI in the legend.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     exposure = _pick(exposure, tuple(result.table["exposure"]), "exposure")
     mine = result.data[result.data["exposure"] == exposure]
     use = mine[mine["included"]]

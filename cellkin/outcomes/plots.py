@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cellkin._plotting import axes
 from cellkin.outcomes._stats import require
 
 if TYPE_CHECKING:
@@ -28,17 +29,6 @@ RESPONSE_COLOURS = {
     "PD": "#D55E00",
     "NE": "#999999",
 }
-
-
-def _axes(ax: Any) -> Any:
-    """Return `ax`, or the current axes; raise ImportError with a hint without matplotlib."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
-        raise ImportError(
-            "cellkin's plots need matplotlib: pip install matplotlib (or pip install cellkin)"
-        ) from exc
-    return plt.gca() if ax is None else ax
 
 
 def _legend(ax: Any, codes: Any) -> None:
@@ -72,7 +62,7 @@ def plot_waterfall(
         PD (+20 %) and PR (−30 %) thresholds as dashed lines.
     """
     require(bor_table, [value, "bor"], "bor_table")
-    ax = _axes(ax)
+    ax = axes(ax)
     data = bor_table[bor_table[value].notna()].sort_values(value, ascending=False)
     colours = [RESPONSE_COLOURS.get(code, "#999999") for code in data["bor"]]
     ax.bar(np.arange(len(data)), data[value].to_numpy(float), color=colours, width=0.8)
@@ -105,7 +95,7 @@ def plot_spider(
     matplotlib.axes.Axes
     """
     require(timepoints, ["subject", "day", "pct_change_baseline"], "timepoints")
-    ax = _axes(ax)
+    ax = axes(ax)
     colour_of = {} if bor is None else dict(zip(bor["subject"], bor["bor"], strict=True))
     for subject, rows in timepoints.groupby("subject", sort=False):
         rows = rows[rows["pct_change_baseline"].notna()].sort_values("day")
@@ -144,7 +134,7 @@ def plot_swimmer(
         Lanes sorted by length (longest on top); markers coloured by the response.
     """
     require(timepoints, ["subject", "day", "response"], "timepoints")
-    ax = _axes(ax)
+    ax = axes(ax)
     last = timepoints.groupby("subject", sort=False)["day"].max()
     length = last if follow_up is None else follow_up.reindex(last.index).fillna(last)
     order = length.sort_values().index
@@ -188,7 +178,7 @@ def plot_km(
     -------
     matplotlib.axes.Axes
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     for group in result.groups:
         table = result.table[result.table["group"] == group]
         label = str(group) if result.by is None else f"{result.by} {group}"
