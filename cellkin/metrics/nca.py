@@ -134,6 +134,23 @@ def _offsets(post: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+_SUBJECT_COLUMNS = ("dose", "dose_unit", "dose_level")
+
+
+def _with_subject_columns(wide: pd.DataFrame, kinetics: pd.DataFrame) -> pd.DataFrame:
+    """Carry the subject-level columns of the kinetics table (dose, dose level) along, so
+    that summaries can group by them without a subject table."""
+    present = [c for c in _SUBJECT_COLUMNS if c in kinetics.columns]
+    if not present:
+        return wide
+    per_subject = kinetics.groupby("subject", sort=False)[present].first().reset_index()
+    merged = wide.merge(per_subject, on="subject", how="left", validate="many_to_one")
+    order = ["subject", "assay", "unit", *present]
+    merged = merged.loc[:, order + [c for c in merged.columns if c not in order]]
+    merged.attrs = wide.attrs
+    return merged
+
+
 def nca(
     kinetics: pd.DataFrame,
     *,
@@ -199,7 +216,8 @@ def nca(
     Returns
     -------
     DataFrame
-        Wide form, one row per subject × assay: ``subject, assay, unit, cmax, tmax, clast,
+        Wide form, one row per subject × assay: ``subject, assay, unit`` (then ``dose,
+        dose_unit, dose_level`` when the kinetics table has them), ``cmax, tmax, clast,
         tlast, auc_<a>_<b>…, auc_last, lambda_z, half_life, r2, r2_adj,
         n_points_lambda_z, lambda_z_time_first, lambda_z_time_last, span_ratio, clast_pred,
         auc_inf, auc_pct_extrap, time_back_to_baseline, time_back_to_baseline_method,
@@ -256,6 +274,7 @@ def nca(
     }
     names = [_interval_name(*row) for row in interval_array]
     wide = assemble(keys, floats, aucs, reasons, names, baselines, settings)
+    wide = _with_subject_columns(wide, kinetics)
     if long:
         from cellkin.metrics._nca_table import to_long
 

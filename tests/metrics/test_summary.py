@@ -59,3 +59,23 @@ def test_default_metrics_and_errors():
         summarize(METRICS, by="dose_level")
     with pytest.raises(DataError, match="not columns"):
         summarize(METRICS, by=None, metrics=["vz"])
+
+
+def test_summaries_group_by_dose_level_carried_from_the_kinetics_table():
+    from cellkin.metrics import nca
+
+    kinetics = pd.DataFrame(
+        {
+            "subject": ["A"] * 3 + ["B"] * 3,
+            "time": [1.0, 7.0, 28.0] * 2,
+            "value": [10.0, 1000.0, 100.0, 20.0, 4000.0, 50.0],
+            "assay": "qpcr",
+            "unit": "copies/ug",
+            "lloq": 5.0,
+            "dose_level": ["DL1"] * 3 + ["DL2"] * 3,
+        }
+    )
+    table = nca(kinetics)
+    assert table["dose_level"].tolist() == ["DL1", "DL2"]
+    summary = summarize(table, by="dose_level", metrics=["cmax"])
+    np.testing.assert_allclose(summary["geo_mean"], [1000.0, 4000.0], rtol=1e-12)
