@@ -209,10 +209,13 @@ def _at_risk_rows(ax: Any, result: KaplanMeierResult, days: Any) -> None:
         days = [tick for tick in ax.get_xticks() if lo <= tick <= hi]
     counts = result.landmarks(days)
     transform = blended_transform_factory(ax.transData, ax.transAxes)
-    ax.text(0, -0.16, "At risk", transform=ax.transAxes, ha="right", fontsize=8, weight="bold")
+    # Labels sit left of the axes, clear of the centred day-0 counts (which overhang the edge).
+    label_x = -0.07
+    ax.text(label_x, -0.16, "At risk", transform=ax.transAxes, ha="right", fontsize=8,
+            weight="bold")  # fmt: skip
     for row_number, group in enumerate(result.groups):
         y = -0.22 - 0.06 * row_number
-        ax.text(-0.02, y, str(group), transform=ax.transAxes, ha="right", fontsize=8)
+        ax.text(label_x, y, str(group), transform=ax.transAxes, ha="right", fontsize=8)
         mine = counts[counts["group"] == group]
         for day, n in zip(mine["time"], mine["at_risk"], strict=True):
             ax.text(day, y, str(n), transform=transform, ha="center", fontsize=8)
