@@ -33,25 +33,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellkin._validation import (
+from cellkin._conventions import (
     KINETICS_COLUMNS,
     KNOWN_UNITS,
     OPTIONAL_COLUMNS,
     SUBJECT_FIX,
-    Context,
-    apply_converters,
     check_duplicates,
-    check_rows,
-    check_unique,
     check_units,
     exclusions_frame,
-    match_columns,
-    pair,
     plan_columns,
     read_events,
     read_samples,
     read_subject_ids,
     read_time,
+)
+from cellkin._validation import (
+    Context,
+    apply_converters,
+    check_rows,
+    check_unique,
+    match_columns,
+    pair,
     require_columns,
     to_bool,
     to_choice,
