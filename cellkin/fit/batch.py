@@ -22,14 +22,10 @@ records are appended. Checkpoints hold pickles: resume only from files you wrote
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures as cf
-import hashlib
 import inspect
-import json
 import multiprocessing
 import os
-import pickle
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +39,14 @@ import pandas as pd
 from cellkin import __version__, models
 from cellkin._display import Summary
 from cellkin.errors import CellkinError, DataError
+from cellkin.fit._checkpoint import (
+    _append,
+    _encode,
+    _input_digest,
+    _normalise,
+    _open_checkpoint,
+    _restore,
+)
 from cellkin.fit.result import FitResult
 from cellkin.fit.subject import fit_validated
 from cellkin.io import read_kinetics
@@ -61,8 +65,6 @@ _PARAM_COLUMNS = (
 _STATISTIC_COLUMNS = (
     "subject model error blq minus2ll aic bic n_obs n_censored n_free success message warnings"
 ).split()
-_CHECKPOINT_FORMAT = "cellkin-fit-checkpoint"
-_CHECKPOINT_VERSION = 1
 _NOT_OPTIONS = ("kinetics", "model", "subject")
 _MAX_AUTO_CHUNK = 8
 _FIT_SIGNATURE = inspect.signature(fit_validated)
@@ -150,143 +152,6 @@ def _run_chunk(
     groups = {str(key): group for key, group in rows.groupby("subject", sort=False)}
     empty = rows.iloc[:0]
     return [_fit_subject(s, groups.get(s, empty), model, options, metrics) for s in subjects]
-
-
-# ----------------------------------------------------------------------------- checkpoint
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Model):
-        return value.name
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, set | frozenset):
-        return sorted(value, key=repr)
-    return repr(value)
-
-
-def _normalise(settings: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(settings, sort_keys=True, default=_jsonable))
-
-
-def _input_digest(rows: pd.DataFrame) -> str:
-    digest = hashlib.sha256(json.dumps([str(c) for c in rows.columns]).encode())
-    hashed = pd.util.hash_pandas_object(rows.reset_index(drop=True), index=False)
-    digest.update(hashed.to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _encode(outcome: _Outcome, input_sha256: str) -> bytes:
-    payload = base64.b64encode(pickle.dumps(outcome, protocol=5)).decode("ascii")
-    record = {
-        "subject": outcome.subject,
-        "input_sha256": input_sha256,
-        "payload_sha256": hashlib.sha256(payload.encode("ascii")).hexdigest(),
-        "payload": payload,
-    }
-    return (json.dumps(record) + "\n").encode("utf-8")
-
-
-def _parse_record(line: bytes) -> dict | None:
-    try:
-        record = json.loads(line)
-        payload = record["payload"].encode("ascii")
-        intact = hashlib.sha256(payload).hexdigest() == record["payload_sha256"]
-        return record if intact and isinstance(record["subject"], str) else None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _read_header(path: Path, first: bytes, settings: dict) -> None:
-    try:
-        header = json.loads(first)
-        known = header["format"] == _CHECKPOINT_FORMAT
-    except (ValueError, KeyError, TypeError):
-        known = False
-    if not known:
-        raise DataError(f"{path}: not a cellkin fit checkpoint; give a new file or delete it")
-    if header.get("version") != _CHECKPOINT_VERSION:
-        raise DataError(
-            f"{path}: checkpoint format version {header.get('version')!r} is not "
-            f"supported (expected {_CHECKPOINT_VERSION}); start a new checkpoint"
-        )
-    stored = _flatten(header.get("settings", {}))
-    now = _flatten(settings)
-    keys = sorted(k for k in set(stored) | set(now) if stored.get(k, "-") != now.get(k, "-"))
-    if keys:
-        detail = "; ".join(
-            f"{k}: {stored.get(k, '-')!r} in the file, {now.get(k, '-')!r} now" for k in keys
-        )
-        raise DataError(
-            f"{path}: checkpoint was written with other settings ({detail}); resume with the "
-            f"same model and options, or use a new checkpoint"
-        )
-
-
-def _flatten(settings: Mapping[str, Any]) -> dict[str, Any]:
-    flat = {}
-    for key, value in settings.items():
-        if isinstance(value, Mapping) and value:
-            flat.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            flat[key] = value
-    return flat
-
-
-def _open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dict]]:
-    """Check the header, read intact records (first per subject), cut a torn tail, append."""
-    raw = path.read_bytes() if path.exists() else b""
-    end = raw.rfind(b"\n") + 1
-    lines = raw[:end].splitlines()
-    records: dict[str, dict] = {}
-    start = f'{{"format": "{_CHECKPOINT_FORMAT}"'.encode()
-    if not lines and raw[: len(start)] != start[: len(raw)]:
-        _read_header(path, raw, settings)  # not a torn header of ours: refuse, keep the file
-    if lines:
-        _read_header(path, lines[0], settings)
-        for line in lines[1:]:
-            record = _parse_record(line)
-            if record is not None:
-                records.setdefault(record["subject"], record)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "r+b" if path.exists() else "wb")  # closed by fit_all
-    handle.truncate(end if lines else 0)
-    handle.seek(0, os.SEEK_END)
-    if not lines:
-        header = {
-            "format": _CHECKPOINT_FORMAT,
-            "version": _CHECKPOINT_VERSION,
-            "settings": settings,
-        }
-        _append(handle, [(json.dumps(header) + "\n").encode("utf-8")])
-    return handle, records
-
-
-def _append(handle: BinaryIO, lines: Sequence[bytes]) -> None:
-    if lines:
-        handle.write(b"".join(lines))
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _restore(
-    records: Mapping[str, dict], digests: Mapping[str, str], path: Path
-) -> dict[str, _Outcome]:
-    restored = {}
-    for subject, digest in digests.items():
-        record = records.get(subject)
-        if record is None:
-            continue
-        if record["input_sha256"] != digest:
-            raise DataError(
-                f"{path}: subject {subject!r} has other samples than when the "
-                f"checkpoint was written; use a new checkpoint for changed data"
-            )
-        try:
-            restored[subject] = pickle.loads(base64.b64decode(record["payload"]))
-        except Exception:  # written by incompatible code: fit the subject again
-            continue
-    return restored
 
 
 # ----------------------------------------------------------------------------- execution
