@@ -1,6 +1,6 @@
 """Fit one subject's CAR-T kinetics with lmfit (maximum likelihood, M3 for BLQ samples).
 
-See :func:`fit`. The likelihood and its least-squares form are in
+See :func:`fit`. The likelihood (error models, M3) is in
 :mod:`cellkin.fit.likelihood`; the result object in :mod:`cellkin.fit.result`.
 """
 
