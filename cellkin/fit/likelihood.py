@@ -14,7 +14,10 @@ exist for comparison only.
 error models) with lmfit's ``lbfgsb`` (L-BFGS-B) on the estimation scale, error parameters
 estimated jointly. A trust-region least-squares formulation (each likelihood term written as
 a squared residual) was tried first: it crept along the flat, curved (FB, β) valley for
-thousands of evaluations, while the quasi-Newton method converges in a few hundred. The
+thousands of evaluations, while the quasi-Newton method converges in about a hundred. For the
+log-additive model and models with an analytic ``log_level_gradient`` (the Stein family) the
+gradient of −2 ln L is exact (:meth:`cellkin.fit.problem.SubjectProblem.gradient`; censored
+samples through the inverse Mills ratio φ/Φ); otherwise lmfit differentiates numerically. The
 residual Jacobian is still what the covariance uses (:func:`information_residuals`).
 
 References

@@ -160,10 +160,18 @@ def _optimise(problem: SubjectProblem, free: np.ndarray, n_starts: int, seed):
         search = np.fromiter(params.valuesdict().values(), float, len(layout.names))
         return problem.minus2ll(transform.to_model(search))
 
+    def gradient(params: lmfit.Parameters) -> np.ndarray:
+        """d(−2LL)/dφ of the varying parameters (lmfit applies its bounds transform)."""
+        search = np.fromiter(params.valuesdict().values(), float, len(layout.names))
+        natural = problem.gradient(transform.to_model(search))
+        return (natural * transform.derivative(search))[free]
+
+    options = {"jac": gradient} if problem.has_gradient else {}
+
     for point in starts.multistart(first, free, lower, upper, n_starts, seed):
         params = _lmfit_params(problem, point, free)
         outcome = lmfit.minimize(objective, params, method="lbfgsb", calc_covar=False,
-                                 max_nfev=_MAX_EVALUATIONS, tol=1e-10)  # fmt: skip
+                                 max_nfev=_MAX_EVALUATIONS, tol=1e-8, **options)  # fmt: skip
         evaluations += outcome.nfev
         search = np.fromiter(outcome.params.valuesdict().values(), float, len(layout.names))
         value = problem.minus2ll(transform.to_model(search))

@@ -122,6 +122,39 @@ class _SteinFamily(Model):
             out[3], out[4], out[5] = beta, 1.0 - fb, alpha
         return out
 
+    def log_level_gradient(self, t: np.ndarray, kinetic: np.ndarray) -> np.ndarray:
+        """∂ ln C(t)/∂θ for the kinetic vector ``kinetic`` (natural scale, kernel order), at
+        post-infusion times ``t`` (``t ≥ 0``): shape ``(len(t), n_params)``.
+
+        Piecewise closed forms; at ``t = Tmax`` the decline branch is used (one-sided
+        derivative of the kink). Used by the fitting code for an analytic likelihood gradient.
+        """
+        cmax, tmax, foldx, alpha, fb, beta = kinetic[:6]
+        tlag = kinetic[6] if kinetic.size > 6 else 0.0
+        t = np.asarray(t, dtype=float)
+        out = np.zeros((t.size, kinetic.size))
+        out[:, 0] = 1.0 / cmax
+        span = tmax - tlag
+        rho = np.log(foldx) / span
+        lag = t < tlag
+        grow = (t >= tlag) & (t < tmax)
+        fraction = (t[grow] - tlag) / span
+        out[lag, 2] = -1.0 / foldx
+        out[grow, 2] = (fraction - 1.0) / foldx
+        out[grow, 1] = -rho * fraction
+        if kinetic.size > 6:
+            out[grow, 6] = rho * (fraction - 1.0)
+        down = t >= tmax
+        elapsed = t[down] - tmax
+        fast, slow = np.exp(-alpha * elapsed), np.exp(-beta * elapsed)
+        level = (1 - fb) * fast + fb * slow
+        with np.errstate(divide="ignore", invalid="ignore"):  # level underflows far out
+            out[down, 1] = ((1 - fb) * alpha * fast + fb * beta * slow) / level
+            out[down, 3] = -(1 - fb) * elapsed * fast / level
+            out[down, 4] = (slow - fast) / level
+            out[down, 5] = -fb * elapsed * slow / level
+        return np.where(np.isfinite(out), out, 0.0)
+
     def expansion_rate(self, params: Mapping[str, float] | None = None) -> float:
         """Expansion rate ρ = ln(foldx) / (Tmax − tlag), in 1/day."""
         p = self._named(params)
