@@ -125,6 +125,7 @@ def _parse_intervals(text: str) -> list[tuple[float, float]]:
 
 def _cmd_nca(args: argparse.Namespace) -> int:
     from cellkin.metrics import nca, summarize
+    from cellkin.metrics.nca import nca_long
 
     if args.example == bool(args.file):
         raise DataError("give either a kinetics FILE or --example")
@@ -146,7 +147,7 @@ def _cmd_nca(args: argparse.Namespace) -> int:
         "baseline": args.baseline,
     }
     table = nca(kinetics, **options)
-    output = nca(kinetics, **options, long=True) if args.long else table
+    output = nca_long(table) if args.long else table
     if args.output:
         _write_table(output, Path(args.output))
         print(f"wrote {len(output)} rows to {args.output}")

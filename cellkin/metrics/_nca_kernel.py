@@ -111,7 +111,7 @@ def auc_between(t, c, start, end, method):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def apply_blq_rule(t, v, blq, lloq, rule, keep_t, keep_c, keep_obs):  # pragma: no cover
+def apply_blq_rule(t, v, blq, lloq, rule, keep_t, keep_c):  # pragma: no cover
     """Write the samples entering the analysis; returns how many were kept."""
     n = t.shape[0]
     first, last = -1, -1
@@ -142,7 +142,6 @@ def apply_blq_rule(t, v, blq, lloq, rule, keep_t, keep_c, keep_obs):  # pragma: 
             continue
         keep_t[m] = t[i]
         keep_c[m] = value
-        keep_obs[m] = not blq[i]
         m += 1
     return m
 
@@ -295,11 +294,8 @@ def _profile(t, v, blq, lloq, lz_mode, baseline, options, intervals, out, auc_ou
         return
     out[F_CMAX], out[F_TMAX], out[F_CLAST], out[F_TLAST] = cmax, tmax, clast, tlast
     keep_t, keep_c = np.empty(n + 1), np.empty(n + 1)
-    keep_obs = np.empty(n + 1, dtype=np.bool_)
     offset = 1 if impute_start and t[0] > 0.0 else 0
-    m = offset + apply_blq_rule(
-        t, v, blq, lloq, rule, keep_t[offset:], keep_c[offset:], keep_obs[offset:]
-    )
+    m = offset + apply_blq_rule(t, v, blq, lloq, rule, keep_t[offset:], keep_c[offset:])
     keep_t[0] = 0.0 if offset == 1 else keep_t[0]
     keep_c[0] = 0.0 if offset == 1 else keep_c[0]
     pt, pc = keep_t[:m], keep_c[:m]

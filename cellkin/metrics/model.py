@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin.errors import FitError
+from cellkin.metrics.nca import _interval_name
 from cellkin.models.stein import _SteinFamily
 
 if TYPE_CHECKING:
@@ -29,12 +30,6 @@ __all__ = ["model_metrics"]
 
 _GRID_POINTS = 4001
 _BISECTIONS = 80
-
-
-def _interval_name(start: float, end: float) -> str:
-    from cellkin.metrics.nca import _interval_name as name
-
-    return name(start, end)
 
 
 def _stein_columns(theta: np.ndarray, tlag: np.ndarray) -> dict[str, np.ndarray]:
@@ -189,7 +184,7 @@ def model_metrics(
     if horizon is None:
         last = float(result.data["time"].max())
         horizon = max(365.0, 2 * last, float(interval_array[:, 1].max(initial=0.0)))
-    estimate = _transform_estimate(result)
+    estimate = result.params["estimate"].to_numpy(dtype=float)
     draws = None
     if np.isfinite(result.covariance_search).all() and n_samples > 0:
         draws = result.sample_parameters(n_samples, seed)
@@ -215,7 +210,3 @@ def model_metrics(
                     "baseline": base})  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _transform_estimate(result: FitResult) -> np.ndarray:
-    return result.params["estimate"].to_numpy(dtype=float)

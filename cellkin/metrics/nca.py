@@ -29,8 +29,9 @@ from cellkin import __version__
 from cellkin.errors import DataError
 from cellkin.io import read_kinetics
 from cellkin.metrics import _nca_kernel as kernel
+from cellkin.metrics._nca_table import assemble, to_long
 
-__all__ = ["AUC_METHODS", "BASELINE_METHODS", "BLQ_RULES", "TBB_METHODS", "nca"]
+__all__ = ["AUC_METHODS", "BASELINE_METHODS", "BLQ_RULES", "TBB_METHODS", "nca", "nca_long"]
 
 AUC_METHODS = {"linear": kernel.AUC_LINEAR, "linup-logdown": kernel.AUC_LINUP_LOGDOWN,
                "log": kernel.AUC_LOG}  # fmt: skip
@@ -84,8 +85,8 @@ def _baselines(pre: pd.DataFrame, keys: pd.DataFrame, baseline: str | float) -> 
     if baseline == "max_pre_infusion":
         per_group = quantified.groupby(_GROUP)["value"].max()
     else:  # "lloq": the last pre-infusion sample, BLQ counting as below the LLOQ
-        last = pre.sort_values("time").groupby(_GROUP).tail(1)
-        per_group = last.set_index(_GROUP)["value"].where(~last.set_index(_GROUP)["blq"])
+        last = pre.sort_values("time").groupby(_GROUP).tail(1).set_index(_GROUP)
+        per_group = last["value"].where(~last["blq"])
     index = pd.MultiIndex.from_frame(keys)
     return per_group.reindex(index).to_numpy(dtype=float)
 
@@ -260,8 +261,6 @@ def nca(
         options,
         np.ascontiguousarray(interval_array),
     )
-    from cellkin.metrics._nca_table import assemble
-
     settings = {
         "cellkin_version": __version__,
         "intervals": [tuple(map(float, row)) for row in interval_array],
@@ -275,8 +274,10 @@ def nca(
     names = [_interval_name(*row) for row in interval_array]
     wide = assemble(keys, floats, aucs, reasons, names, baselines, settings)
     wide = _with_subject_columns(wide, kinetics)
-    if long:
-        from cellkin.metrics._nca_table import to_long
+    return nca_long(wide) if long else wide
 
-        return to_long(wide, names)
-    return wide
+
+def nca_long(table: pd.DataFrame) -> pd.DataFrame:
+    """The long form of a wide :func:`nca` table: one row per subject × assay × metric with
+    ``value``, ``unit``, CDISC-like ``pptestcd``, ``exclude_reason`` and the method columns."""
+    return to_long(table, table.attrs["cellkin"]["interval_columns"])
