@@ -15,11 +15,16 @@ cohort at the highest tolerated level — and writes four tables plus a column d
 No patient's data were used. Kinetics come from the Stein 2019 closed-form model
 (doi:10.1002/psp4.12388) with its published between-subject variability around typical values
 lowered for an NKG2D product; outcomes are drawn from exposure through the link functions
-written below (and in data/README.md). Everything is seeded by ``SEED``: rerunning the script
-gives byte-identical files. Before writing, the script checks its own output — a RECIST 1.1
-self-check re-derives every subject's best overall response and progression day from the
-lesion table, and the 3+3 decisions, DLT flags and follow-up limits are asserted — and it
-fails rather than write an inconsistent study.
+written below (and in data/README.md). The generic trial — the 3+3 path (DLTs drawn from each
+subject's Cmax), the individual parameters with the dose effect, the visit windows, missed
+visits and the qPCR and flow assays — is one ``cellkin.simulate.virtual_trial`` call (``TRIAL``
+below; users can make their own trials the same way); this script adds the study-specific
+parts: covariates, RECIST lesions, survival, adverse events, the end of sampling at
+progression or death, and the qPCR assay background of one subject. Everything is seeded by
+``SEED``: rerunning the script gives byte-identical files. Before writing, the script checks
+its own output — a RECIST 1.1 self-check re-derives every subject's best overall response and
+progression day from the lesion table, and the 3+3 decisions, DLT flags and follow-up limits
+are asserted — and it fails rather than write an inconsistent study.
 
 Usage::
 
@@ -29,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -44,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # use the cellkin of this source tree, not an installed one
 
 from cellkin import models  # noqa: E402
-from cellkin.simulate import sample_trial, virtual_population  # noqa: E402
+from cellkin.simulate import Assay, VirtualTrial, Visit, virtual_trial  # noqa: E402
 
 SEED = 2025
 DEFAULT_OUT = ROOT / "cellkin" / "_example_data"
@@ -72,34 +78,41 @@ TYPICAL = {
     "beta": 0.015,  # 1/day, persistence half-life 46 d (0.0032, 217 d)
 }
 # Between-subject variability: Stein 2019's published omegas (model.omega), unchanged.
-QPCR = {"assay": "qpcr", "unit": "copies/ug", "lloq": 50.0, "sigma": 0.5}
-FLOW = {"assay": "flow", "unit": "cells/uL", "lloq": 0.5, "sigma": 0.35}
-FLOW_SCALE = 0.005  # typical cells/uL per copies/ug
-FLOW_SCALE_OMEGA = 0.5  # SD of the log conversion factor between subjects
 FLOW_LAST_DAY = 84  # flow cytometry panel runs from D0 pre to D84
+QPCR = Assay("qpcr", lloq=50.0, sigma=0.5, unit="copies/ug")
+FLOW = Assay(
+    "flow",
+    lloq=0.5,
+    sigma=0.35,
+    unit="cells/uL",
+    scale=0.005,  # typical cells/uL per copies/ug
+    scale_omega=0.5,  # SD of the log conversion factor between subjects
+    window=(-1, FLOW_LAST_DAY),  # nominal days: D0 pre to D84
+)
 NON_EXPANDERS = {"KD025-105": 12.0, "KD025-118": 10.0}  # subject: Cmax (copies/ug)
 QPCR_BACKGROUND = {"KD025-110": 120.0}  # subject: assay background (copies/ug)
 
-# (visit, nominal day, half-width of the uniform window on the actual day)
+# Visit, nominal day, half-width of the uniform window on the actual day (`before`: the window
+# lies before the nominal day: D0 pre is drawn 0-0.06 d (~1.5 h) before -0.02, and the last
+# visit falls within the study).
 VISITS = (
-    ("SCR", -14.0, 4.0),
-    ("D0 pre", -0.02, 0.0),
-    ("D1", 1.0, 0.1),
-    ("D4", 4.0, 0.5),
-    ("D7", 7.0, 0.5),
-    ("D10", 10.0, 0.5),
-    ("D14", 14.0, 0.5),
-    ("D21", 21.0, 1.0),
-    ("D28", 28.0, 1.0),
-    ("D42", 42.0, 2.0),
-    ("D56", 56.0, 2.0),
-    ("D84", 84.0, 3.0),
-    ("D112", 112.0, 3.0),
-    ("D180", 180.0, 7.0),
-    ("D270", 270.0, 7.0),
-    ("D365", 365.0, 7.0),
+    Visit("SCR", -14.0, 4.0),
+    Visit("D0 pre", -0.02, 0.06, "before"),
+    Visit("D1", 1.0, 0.1),
+    Visit("D4", 4.0, 0.5),
+    Visit("D7", 7.0, 0.5),
+    Visit("D10", 10.0, 0.5),
+    Visit("D14", 14.0, 0.5),
+    Visit("D21", 21.0, 1.0),
+    Visit("D28", 28.0, 1.0),
+    Visit("D42", 42.0, 2.0),
+    Visit("D56", 56.0, 2.0),
+    Visit("D84", 84.0, 3.0),
+    Visit("D112", 112.0, 3.0),
+    Visit("D180", 180.0, 7.0),
+    Visit("D270", 270.0, 7.0),
+    Visit("D365", float(END_OF_STUDY), 7.0, "before"),
 )
-PRE_INFUSION_JITTER = 0.06  # D0 pre is drawn 0-0.06 d (~1.5 h) before -0.02
 P_MISSED_VISIT = 0.06  # post-infusion visits only
 
 # ----------------------------------------------------------------------------- link functions
@@ -337,7 +350,6 @@ class Subject:
     crs_grade: int
     icans_grade: int
     other_g3: bool
-    flow_scale: float
     dlt: bool = False
     covariates: dict[str, object] = field(default_factory=dict)
     outcome: dict[str, object] = field(default_factory=dict)
@@ -345,90 +357,66 @@ class Subject:
 
 
 # ============================================================================= enrolment
-def _candidate(pool: pd.DataFrame, index: int, level: str, cohort: str) -> Subject:
-    """Subject ``index`` of the pool treated at ``level``: kinetics and toxicity."""
-    subject = f"{STUDY_ID}-{101 + index}"
-    params = {name: float(pool.at[index, name]) for name in MODEL.param_names}
-    params["cmax"] *= (DOSE_LEVELS[level] / REFERENCE_DOSE) ** DOSE_EXPONENT
-    if subject in NON_EXPANDERS:
-        params["cmax"] = NON_EXPANDERS[subject]
-    x = math.log(params["cmax"] / CMAX_REF)
-    u = _rng(index, 3).uniform(size=3)
-    crs = _ordinal_grade(u[0], CRS_P_REF, B_CRS, x)
-    icans = _ordinal_grade(u[1], ICANS_P_REF, B_ICANS, x)
-    other_g3 = bool(u[2] < expit(logit(P_OTHER_G3_REF) + B_OTHER_G3 * x))
-    flow_scale = FLOW_SCALE * math.exp(FLOW_SCALE_OMEGA * _rng(index, 2).standard_normal())
-    return Subject(
-        index=index,
-        subject=subject,
-        params=params,
-        dose_level=level,
-        cohort=cohort,
-        crs_grade=crs,
-        icans_grade=icans,
-        other_g3=other_g3,
-        flow_scale=flow_scale,
-        dlt=crs >= 3 or icans >= 3 or other_g3,
-    )
+# The generic part of the trial, simulated by cellkin.simulate.virtual_trial: the 3+3 path, the
+# individual parameters (dose effect, non-expanders), the visits and the two assays.
+TRIAL = {
+    "dose_levels": DOSE_LEVELS,
+    "design": "3+3",
+    "n_expansion": N_EXPANSION,
+    "max_subjects": N_POOL,
+    "typical": TYPICAL,
+    "dose_effect": {"cmax": DOSE_EXPONENT},
+    "reference_dose": REFERENCE_DOSE,
+    "overrides": {subject: {"cmax": cmax} for subject, cmax in NON_EXPANDERS.items()},
+    "visits": VISITS,
+    "p_missed": P_MISSED_VISIT,
+    "dose_unit": DOSE_UNIT,
+    "subject_prefix": f"{STUDY_ID}-",
+    "first_number": 101,
+    "value_digits": 4,
+}
 
 
-def three_plus_three(
-    dlt_of: Callable[[int, str], bool], levels: list[str]
-) -> tuple[list[tuple[str, bool]], str]:
-    """Run a 3+3 escalation; return the (level, dlt) sequence and the highest tolerated level.
+def _toxicity_rule(grades: dict[str, tuple[int, int, bool]]) -> Callable[..., bool]:
+    """The DLT rule of the 3+3: CRS, ICANS and other grade 3 toxicity drawn from Cmax.
 
-    Rules: treat 3; 0/3 -> escalate (at the top level, treat 3 more to confirm); 1/3 -> treat 3
-    more, then <= 1/6 -> escalate (or stop at the top level), >= 2/6 -> stop; >= 2/3 -> stop.
-    On stopping, the level below must have 6 subjects with <= 1 DLT (3 more are treated there if
-    it has only 3). The highest tolerated level is the highest with <= 1/6 DLTs.
+    Each subject's grades are recorded in ``grades``; its DLT is CRS >= 3, ICANS >= 3 or the
+    other grade 3 toxicity. ``rng`` is the subject's own stream (``[SEED, index, 3]``).
     """
-    sequence: list[tuple[str, bool]] = []
-    counts = {level: [0, 0] for level in levels}  # treated, DLTs
 
-    def treat(level: str, n: int) -> None:
-        for _ in range(n):
-            dlt = dlt_of(len(sequence), level)
-            sequence.append((level, dlt))
-            counts[level][0] += 1
-            counts[level][1] += dlt
+    def dlt(subject: str, level: str, params: dict[str, float], rng: np.random.Generator) -> bool:
+        x = math.log(params["cmax"] / CMAX_REF)
+        u = rng.uniform(size=3)
+        crs = _ordinal_grade(u[0], CRS_P_REF, B_CRS, x)
+        icans = _ordinal_grade(u[1], ICANS_P_REF, B_ICANS, x)
+        other_g3 = bool(u[2] < expit(logit(P_OTHER_G3_REF) + B_OTHER_G3 * x))
+        grades[subject] = (crs, icans, other_g3)
+        return crs >= 3 or icans >= 3 or other_g3
 
-    k = 0
-    while True:
-        level = levels[k]
-        treat(level, 3)
-        if counts[level][1] == 1 or (counts[level][1] == 0 and k == len(levels) - 1):
-            treat(level, 3)
-        if counts[level][1] <= 1:
-            if k == len(levels) - 1:
-                return sequence, level
-            k += 1
-            continue
-        # too toxic: step down until a level has 6 treated with <= 1 DLT
-        while True:
-            k -= 1
-            if k < 0:
-                raise RuntimeError("3+3: the lowest dose level is not tolerated; change SEED")
-            level = levels[k]
-            if counts[level][0] == 3:
-                treat(level, 3)
-            if counts[level][1] <= 1:
-                return sequence, level
+    return dlt
 
 
-def enrol(pool: pd.DataFrame) -> list[Subject]:
-    """Escalation by 3+3, then N_EXPANSION subjects at the highest tolerated level."""
-    cache: dict[tuple[int, str], Subject] = {}
-
-    def dlt_of(index: int, level: str) -> bool:
-        cache[index, level] = _candidate(pool, index, level, "escalation")
-        return cache[index, level].dlt
-
-    sequence, chosen = three_plus_three(dlt_of, list(DOSE_LEVELS))
-    subjects = [cache[i, level] for i, (level, _) in enumerate(sequence)]
-    start = len(subjects)
-    subjects += [_candidate(pool, start + j, chosen, "expansion") for j in range(N_EXPANSION)]
-    if len(subjects) > N_POOL:
-        raise RuntimeError("enrolment exceeds the simulated pool; raise N_POOL")
+def enrol(design: VirtualTrial, grades: dict[str, tuple[int, int, bool]]) -> list[Subject]:
+    """The enrolled subjects (3+3 escalation, then N_EXPANSION at the highest tolerated level)."""
+    if design.mtd is None:
+        raise RuntimeError("3+3: the lowest dose level is not tolerated; change SEED")
+    subjects = []
+    for index, row in enumerate(design.subjects.itertuples(index=False)):
+        crs, icans, other_g3 = grades[row.subject]
+        params = design.parameters.iloc[index]
+        subjects.append(
+            Subject(
+                index=index,
+                subject=row.subject,
+                params={name: float(params[name]) for name in MODEL.param_names},
+                dose_level=row.dose_level,
+                cohort=row.cohort,
+                crs_grade=crs,
+                icans_grade=icans,
+                other_g3=other_g3,
+                dlt=bool(row.dlt),
+            )
+        )
     return subjects
 
 
@@ -669,56 +657,26 @@ def _row(s: Subject, day: int, les: dict, size: float | None, status: str | None
 
 
 # ============================================================================= kinetics
-def _schedule(s: Subject) -> pd.DataFrame:
-    """Visits attended (missed ones dropped) with their actual times, before any cut."""
-    rng = _rng(s.index, 4)
-    rows = []
-    for visit, nominal, width in VISITS:
-        if visit == "D0 pre":
-            actual = nominal - rng.uniform(0, PRE_INFUSION_JITTER)
-        elif nominal + width > END_OF_STUDY:  # the last visit falls within the study
-            actual = nominal - rng.uniform(0, width)
-        else:
-            actual = nominal + rng.uniform(-width, width)
-        missed = nominal > 0 and rng.uniform() < P_MISSED_VISIT
-        if not missed:
-            rows.append(
-                {"subject": s.subject, "visit": visit, "nominal_time": nominal, "time": actual}
-            )
-    table = pd.DataFrame(rows)
-    table["time"] = table["time"].round(2)
-    s.covariates["screening_day"] = float(table["time"].iloc[0])
-    return table
-
-
-def _cut_schedule(s: Subject, table: pd.DataFrame) -> pd.DataFrame:
-    """CK sampling ends at death or withdrawal; after progression one more visit is kept."""
-    times = table["time"].to_numpy()
+def _last_sample(s: Subject, schedule: pd.DataFrame) -> float:
+    """Day of the last CK sample: sampling ends at death or withdrawal, and one visit after
+    progression is kept."""
+    times = schedule.loc[schedule["subject"] == s.subject, "time"].to_numpy()
     keep = times <= s.last_contact if not s.outcome["os_event"] else times < s.last_contact
     if s.outcome["pfs_event"]:
         after = np.flatnonzero(times > s.outcome["pfs_days"])
         if after.size:
             keep &= np.arange(times.size) <= after[0]
-    return table.loc[keep].reset_index(drop=True)
+    return float(times[keep].max())
 
 
-def _kinetics(subjects: list[Subject], schedules: pd.DataFrame) -> pd.DataFrame:
-    params = pd.DataFrame([{"subject": s.subject, **s.params} for s in subjects])
-    regular = params.loc[~params["subject"].isin(QPCR_BACKGROUND)]
+def _kinetics(trial: VirtualTrial, subjects: list[Subject]) -> pd.DataFrame:
+    """The trial's qPCR and flow samples plus the qPCR of subjects with an assay background."""
     keys = ["subject", "time"]
-    qpcr_schedule = schedules.loc[schedules["subject"].isin(regular["subject"]), keys]
-    qpcr = sample_trial(MODEL, regular, qpcr_schedule, seed=_rng(100), **QPCR)
-    parts = [qpcr, _background_qpcr(subjects, schedules)]
-    flow_schedule = schedules.loc[
-        (schedules["nominal_time"] > -1) & (schedules["nominal_time"] <= FLOW_LAST_DAY), keys
-    ]
-    scale = [s.flow_scale for s in subjects]
-    flow = sample_trial(MODEL, params, flow_schedule, seed=_rng(101), scale=scale, **FLOW)
-    parts.append(flow)
-    table = pd.concat(parts, ignore_index=True)
-    table = table.merge(schedules, on=keys, how="left", validate="many_to_one")
-    table["value"] = _sig(table["value"])
-    order = {"qpcr": 0, "flow": 1}
+    background = _background_qpcr(subjects, trial.schedule)
+    background = background.merge(trial.schedule, on=keys, how="left", validate="many_to_one")
+    background["value"] = _sig(background["value"])
+    table = pd.concat([trial.kinetics, background], ignore_index=True)
+    order = {QPCR.name: 0, FLOW.name: 1}
     table = table.sort_values(
         ["subject", "assay", "time"], key=lambda c: c.map(order) if c.name == "assay" else c
     )
@@ -733,8 +691,8 @@ def _background_qpcr(subjects: list[Subject], schedules: pd.DataFrame) -> pd.Dat
             continue
         times = schedules.loc[schedules["subject"] == s.subject, "time"].to_numpy()
         level = MODEL.simulate(times, s.params) + QPCR_BACKGROUND[s.subject]
-        observed = level * np.exp(QPCR["sigma"] * _rng(s.index, 102).standard_normal(times.size))
-        blq = observed < QPCR["lloq"]
+        observed = level * np.exp(QPCR.sigma * _rng(s.index, 102).standard_normal(times.size))
+        blq = observed < QPCR.lloq
         frames.append(
             pd.DataFrame(
                 {
@@ -742,8 +700,8 @@ def _background_qpcr(subjects: list[Subject], schedules: pd.DataFrame) -> pd.Dat
                     "time": times,
                     "value": np.where(blq, np.nan, observed),
                     "assay": "qpcr",
-                    "unit": QPCR["unit"],
-                    "lloq": QPCR["lloq"],
+                    "unit": QPCR.unit,
+                    "lloq": QPCR.lloq,
                     "blq": blq,
                 }
             )
@@ -872,20 +830,29 @@ def _best_overall_response(timepoints: list[tuple[int, str]]) -> str:
 # ============================================================================= assembly
 def simulate_study() -> dict[str, pd.DataFrame]:
     """Simulate the whole study and return its four tables (after self-checks)."""
-    pool = virtual_population(MODEL, N_POOL, seed=_rng(1), typical=TYPICAL, subject_prefix="P")
-    subjects = enrol(pool)
+    # 1. Who is enrolled at which dose, their kinetic parameters and visit days (no samples yet).
+    grades: dict[str, tuple[int, int, bool]] = {}
+    dlt = _toxicity_rule(grades)
+    design = virtual_trial(MODEL, seed=SEED, dlt=dlt, assays=(), **TRIAL)
+    subjects = enrol(design, grades)
     expansion = [s for s in subjects if s.cohort == "expansion"]
     withdrawn = expansion[WITHDRAWAL[0] - 1].subject
 
-    schedules, lesion_rows, ae_rows = [], [], []
+    # 2. Covariates, outcomes (from exposure), lesions and adverse events, per subject.
+    lesion_rows, ae_rows, last_sample = [], [], {}
     for s in subjects:
         _demographics(s)
-        schedule = _schedule(s)
-        rows = _outcomes(s, WITHDRAWAL[1] if s.subject == withdrawn else None)
-        lesion_rows += rows
-        schedules.append(_cut_schedule(s, schedule))
+        visits = design.schedule.loc[design.schedule["subject"] == s.subject]
+        s.covariates["screening_day"] = float(visits["time"].iloc[0])
+        lesion_rows += _outcomes(s, WITHDRAWAL[1] if s.subject == withdrawn else None)
+        last_sample[s.subject] = _last_sample(s, design.schedule)
         ae_rows += _adverse_events(s)
-    schedules = pd.concat(schedules, ignore_index=True)
+
+    # 3. The same trial (same streams: same subjects and visits), sampled until each subject's
+    # follow-up ends; qPCR of the subjects with an assay background is simulated separately.
+    regular = [s.subject for s in subjects if s.subject not in QPCR_BACKGROUND]
+    assays = (dataclasses.replace(QPCR, subjects=regular), FLOW)
+    trial = virtual_trial(MODEL, seed=SEED, dlt=dlt, assays=assays, dropout=last_sample, **TRIAL)
 
     subject_table = pd.DataFrame(
         [
@@ -914,7 +881,7 @@ def simulate_study() -> dict[str, pd.DataFrame]:
     adverse_events = adverse_events.sort_values(
         ["subject", "onset_day", "term"], kind="stable"
     ).reset_index(drop=True)
-    kinetics = _kinetics(subjects, schedules)
+    kinetics = _kinetics(trial, subjects)
     tables = {
         "kinetics": kinetics,
         "subjects": subject_table,
@@ -965,7 +932,7 @@ def _description(tables: dict[str, pd.DataFrame]) -> str:
         f"lymphodepletion, one infusion ({levels} x 10^6 CAR+ cells/kg), follow-up to day "
         f"{END_OF_STUDY}. 3+3 escalation, then an expansion cohort at the highest tolerated "
         f"level; {len(sub)} subjects ({arms}). Kinetics by qPCR (copies/ug gDNA, LLOQ "
-        f"{QPCR['lloq']:g}) and flow cytometry (CAR+ cells/uL, LLOQ {FLOW['lloq']:g}) from the "
+        f"{QPCR.lloq:g}) and flow cytometry (CAR+ cells/uL, LLOQ {FLOW.lloq:g}) from the "
         f"Stein 2019 model with lowered typical values and a dose effect; response (RECIST "
         f"1.1), survival, CRS/ICANS and DLTs drawn from exposure through documented links."
     )

@@ -154,3 +154,10 @@ def test_trial_bad_arguments(kwargs, message):
     arguments = {"schedule": [1.0], "lloq": 50.0, "seed": 0, **kwargs}
     with pytest.raises(ModelError, match=message):
         sample_trial("stein2019", {"cmax": 100.0}, **arguments)
+
+
+def test_population_without_variability_is_all_typical():
+    population = virtual_population("stein2019", 4, seed=1, omega={}, typical={"cmax": 500.0})
+    expected = {**STEIN.defaults, "cmax": 500.0}
+    for name in STEIN.param_names:
+        assert (population[name] == expected[name]).all(), name

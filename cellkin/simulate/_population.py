@@ -21,7 +21,7 @@ from cellkin import models
 from cellkin.errors import ModelError
 from cellkin.models.base import Model
 
-__all__ = ["sample_trial", "virtual_population"]
+__all__ = ["ParameterSampler", "sample_trial", "virtual_population"]
 
 KINETICS_COLUMNS = ("subject", "time", "value", "assay", "unit", "lloq", "blq")
 _MAX_REDRAWS = 100
@@ -66,6 +66,66 @@ def _correlation_matrix(
     if np.linalg.eigvalsh(matrix).min() <= 0:
         raise ModelError("correlation matrix must be positive definite")
     return matrix
+
+
+class ParameterSampler:
+    """Draws of individual parameters for one model and one variability specification.
+
+    The validated form of :func:`virtual_population`'s arguments, so that a streaming
+    simulation can draw many blocks of subjects without re-checking them (see
+    :func:`virtual_population` for the distribution).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        omega: Mapping[str, float] | None = None,
+        correlation: pd.DataFrame | np.ndarray | None = None,
+        typical: Mapping[str, float] | None = None,
+    ) -> None:
+        self.model = model
+        omega = dict(model.omega if omega is None else omega)
+        unknown = sorted(set(omega) - set(model.param_names))
+        if unknown:
+            raise ModelError(f"`omega` names unknown parameters {unknown} of model `{model.name}`")
+        bad = sorted(name for name, value in omega.items() if not value >= 0)
+        if bad:
+            raise ModelError(f"`omega` must be >= 0 (an SD on the estimation scale); see {bad}")
+        self.centre = model.param_vector(typical)
+        self.varying = [name for name in model.param_names if omega.get(name, 0.0) > 0]
+        sd = np.array([omega[name] for name in self.varying])
+        self.covariance = _correlation_matrix(correlation, self.varying) * np.outer(sd, sd)
+        self.columns = [model.param_names.index(name) for name in self.varying]
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``(n, n_params)`` parameters in kernel order, drawn from ``rng``."""
+        model, centre = self.model, self.centre
+        table = np.tile(centre, (n, 1))
+        pending = np.arange(n if self.varying else 0)  # no variability: all typical
+        for _ in range(_MAX_REDRAWS):
+            if pending.size == 0:
+                break
+            eta = rng.multivariate_normal(
+                np.zeros(len(self.varying)), self.covariance, size=pending.size
+            )
+            ok = np.ones(pending.size, dtype=bool)
+            for k, j in enumerate(self.columns):
+                spec = model.params[j]
+                with np.errstate(over="ignore"):  # an overflowing draw is out of bounds: redrawn
+                    drawn = _from_estimation_scale(
+                        _to_estimation_scale(np.array(centre[j]), spec.scale) + eta[:, k],
+                        spec.scale,
+                    )
+                table[pending, j] = drawn
+                ok &= np.isfinite(drawn) & (drawn >= spec.lower) & (drawn <= spec.upper)
+            pending = pending[~ok]
+        if pending.size:
+            raise ModelError(
+                f"{pending.size} subjects still had parameters outside the bounds of model "
+                f"`{model.name}` after {_MAX_REDRAWS} redraws; reduce `omega` or widen the bounds"
+            )
+        return table
 
 
 def virtual_population(
@@ -114,38 +174,8 @@ def virtual_population(
     model = models.get(model)
     if not (isinstance(n, (int, np.integer)) and n >= 0):
         raise ModelError(f"`n` must be a non-negative integer, got {n!r}")
-    rng = np.random.default_rng(seed)
-    omega = dict(model.omega if omega is None else omega)
-    unknown = sorted(set(omega) - set(model.param_names))
-    if unknown:
-        raise ModelError(f"`omega` names unknown parameters {unknown} of model `{model.name}`")
-    centre = model.param_vector(typical)
-    varying = [name for name in model.param_names if omega.get(name, 0.0) > 0]
-    sd = np.array([omega[name] for name in varying])
-    covariance = _correlation_matrix(correlation, varying) * np.outer(sd, sd)
-
-    table = np.tile(centre, (n, 1))
-    columns = [model.param_names.index(name) for name in varying]
-    pending = np.arange(n)
-    for _ in range(_MAX_REDRAWS):
-        if pending.size == 0 or not varying:
-            break
-        eta = rng.multivariate_normal(np.zeros(len(varying)), covariance, size=pending.size)
-        ok = np.ones(pending.size, dtype=bool)
-        for k, j in enumerate(columns):
-            spec = model.params[j]
-            with np.errstate(over="ignore"):  # an overflowing draw is out of bounds: redrawn
-                drawn = _from_estimation_scale(
-                    _to_estimation_scale(np.array(centre[j]), spec.scale) + eta[:, k], spec.scale
-                )
-            table[pending, j] = drawn
-            ok &= np.isfinite(drawn) & (drawn >= spec.lower) & (drawn <= spec.upper)
-        pending = pending[~ok]
-    if pending.size:
-        raise ModelError(
-            f"{pending.size} subjects still had parameters outside the bounds of model "
-            f"`{model.name}` after {_MAX_REDRAWS} redraws; reduce `omega` or widen the bounds"
-        )
+    sampler = ParameterSampler(model, omega=omega, correlation=correlation, typical=typical)
+    table = sampler.draw(int(n), np.random.default_rng(seed))
     width = max(len(str(n)), 3)
     frame = pd.DataFrame(table, columns=list(model.param_names))
     frame.insert(0, "subject", [f"{subject_prefix}{i:0{width}d}" for i in range(1, n + 1)])
