@@ -68,6 +68,10 @@ def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys):
         (["validate"], "nothing to validate"),
         (["simulate", "--seed", "1", "--times", "1,x"], "--times"),
         (["simulate", "--seed", "1", "-o", "out.txt"], "unsupported output extension"),
+        (["simulate", "--seed", "1", "-o", "a.csv", "--summary", "s.csv"], "--summary needs"),
+        (["simulate", "--seed", "1", "--times", "1", "--schedule", "s.csv"], "not both"),
+        (["simulate", "--seed", "1", "--schedule", "missing.csv"], "no such file"),
+        (["simulate", "--seed", "1", "--omega", "cmax:0.2", "--summary", "s.csv"], "--omega"),
     ],
 )
 def test_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
@@ -77,15 +81,39 @@ def test_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
 
 
 def test_simulate_writes_noise_free_levels_of_the_seeded_population(tmp_path):
-    out, params_out = tmp_path / "sim.parquet", tmp_path / "params.csv"
+    out, params_out = tmp_path / "sim.csv", tmp_path / "params.csv"
     argv = ["simulate", "--n", "7", "--seed", "4", "--times", "1,9,28", "-o", str(out)]
     assert main([*argv, "--params-output", str(params_out)]) == 0
-    table = pd.read_parquet(out)
+    table = pd.read_csv(out)
     assert len(table) == 21
     population = virtual_population("stein2019", 7, seed=4)
     pd.testing.assert_frame_equal(pd.read_csv(params_out), population)
     expected = models.get("stein2019").simulate_many([1, 9, 28], population).ravel()
     np.testing.assert_allclose(table["value"], expected, rtol=1e-12)
+
+
+def test_simulate_streams_parquet_with_a_schedule_and_a_summary(tmp_path, capsys):
+    schedule, out, summary = tmp_path / "visits.csv", tmp_path / "pop.parquet", tmp_path / "s.csv"
+    pd.DataFrame({"time": [28.0, 1.0, 9.0, 1.0]}).to_csv(schedule, index=False)
+    params_out = tmp_path / "params.csv"
+    argv = ["simulate", "--n", "2500", "--seed", "6", "--schedule", str(schedule), "-o", str(out),
+            "--summary", str(summary), "--chunk-size", "999", "--no-progress",
+            "--params-output", str(params_out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "2500 patients x 3 times" in capsys.readouterr().out
+    table = pd.read_parquet(out)
+    stein = models.get("stein2019")
+    levels = stein.simulate_many([1.0, 9.0, 28.0], table)  # per patient, from its parameters
+    np.testing.assert_allclose(table[["day_1", "day_9", "day_28"]], levels, rtol=1e-12)
+    pd.testing.assert_frame_equal(pd.read_csv(params_out), table[["subject", *stein.param_names]])
+    written = pd.read_csv(summary)
+    assert written["time"].tolist() == [1.0, 9.0, 28.0] and (written["n"] == 2500).all()
+    np.testing.assert_allclose(written["mean"], levels.mean(axis=0), rtol=1e-12)
+    exact = np.median(levels, axis=0)
+    assert (np.abs(written["p50"] - exact) <= 2**-9 * exact).all()
+    again = tmp_path / "again.parquet"
+    assert main([*argv[:7], "-o", str(again), "--chunk-size", "2500", "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(again), table)
 
 
 def test_simulate_with_lloq_gives_a_kinetics_table(tmp_path):
@@ -127,3 +155,37 @@ def test_nca_on_a_file_in_long_form(tmp_path):
 def test_nca_cli_errors(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_every_subcommand_help_shows_examples(capsys):
+    from cellkin.cli import _build_parser
+
+    commands = ["validate", "nca", "simulate", "fit", "report"]
+    for command in commands:
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0
+        text = capsys.readouterr().out
+        assert "examples:" in text and f"cellkin {command} " in text, command
+    choices = _build_parser()._subparsers._group_actions[0].choices
+    assert set(choices) == set(commands)
+
+
+def test_verbose_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
+    missing = str(tmp_path / "missing.csv")
+    assert main(["validate", missing]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["validate", missing, "--verbose"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("cellkin: error:")
+
+
+def test_validate_recognises_files_by_their_columns(capsys):
+    from cellkin.datasets import load_example
+
+    source = load_example().source
+    files = [str(source / f"{name}.csv") for name in ("lesions", "kinetics", "subjects")]
+    assert main(["validate", *files]) == 0
+    out = capsys.readouterr().out
+    for name in ("kinetics:", "subjects:", "lesions:"):
+        assert name in out

@@ -105,6 +105,9 @@ def summarize(
             row.update(_describe(part[metric], geometric=metric not in TIME_METRICS))
             row["n_missing"] = int(part[metric].isna().sum())
             rows.append(row)
+    if not rows:  # an empty metrics table summarises to an empty table with the same columns
+        columns = [*keys, "metric", "unit", *_describe(pd.Series(dtype=float), True), "n_missing"]
+        return pd.DataFrame(columns=columns)
     result = pd.DataFrame(rows)
     result["n"] = result["n"].astype(int)
     return result

@@ -79,3 +79,13 @@ def test_summaries_group_by_dose_level_carried_from_the_kinetics_table():
     assert table["dose_level"].tolist() == ["DL1", "DL2"]
     summary = summarize(table, by="dose_level", metrics=["cmax"])
     np.testing.assert_allclose(summary["geo_mean"], [1000.0, 4000.0], rtol=1e-12)
+
+
+def test_empty_metrics_table_gives_an_empty_summary_with_the_columns():
+    from cellkin import load_example
+    from cellkin.metrics import nca, summarize
+
+    empty = nca(load_example().kinetics).iloc[:0]
+    result = summarize(empty, by=None)
+    assert result.empty
+    assert {"assay", "metric", "unit", "n", "geo_mean", "median", "n_missing"} <= set(result)

@@ -1,0 +1,331 @@
+"""Render a study analysis as one self-contained HTML file (jinja2; figures embedded as PNG).
+
+The page has a fixed outline — overview of every endpoint by dose level, data and provenance,
+safety, observed kinetics, model fit, model-based metrics, efficacy, exposure–response,
+methods and options, failures and exclusions — and links each table to the CSV file written
+beside it. Nothing is fetched from the network: styles are inline and images are data URIs,
+so the file can be mailed or archived on its own.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellkin import models
+from cellkin.report.analysis import StudyAnalysis
+from cellkin.report.figures import RenderedFigure
+
+__all__ = ["render_html", "table_html"]
+
+_MAX_ROWS = 60
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    title: str
+    columns: Sequence[str] | None = None
+    note: str = ""
+    collapsed: bool = False
+    query: str | None = None
+
+
+@dataclass
+class _Section:
+    id: str
+    title: str
+    intro: list[str] = field(default_factory=list)
+    tables: Sequence[_Table] = ()
+    figures: Sequence[str] = ()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "–" if np.isnan(value) else ("∞" if value > 0 else "−∞")
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return str(value)
+
+
+def table_html(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+    """An HTML table of `frame` (chosen columns, numbers to 4 significant digits)."""
+    if columns is not None:
+        frame = frame.loc[:, [c for c in columns if c in frame]]
+    shown = frame.head(_MAX_ROWS)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in shown.itertuples(index=False)
+    )
+    more = ""
+    if len(frame) > _MAX_ROWS:
+        more = f"<p class='note'>First {_MAX_ROWS} of {len(frame)} rows; all are in the CSV.</p>"
+    return f"<table class='data'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+_NCA_COLUMNS = (
+    "subject",
+    "assay",
+    "unit",
+    "cmax",
+    "tmax",
+    "auc_0_28",
+    "auc_0_84",
+    "half_life",
+    "time_back_to_baseline",
+    "time_back_to_baseline_censored",
+    "exclude_reason",
+)
+_SUMMARY_COLUMNS = (
+    "dose_level",
+    "dose",
+    "assay",
+    "metric",
+    "unit",
+    "n",
+    "geo_mean",
+    "geo_cv_pct",
+    "median",
+    "min",
+    "max",
+    "n_missing",
+)
+_KEY_METRICS = ("cmax", "tmax", "auc_0_28", "auc_0_84", "time_back_to_baseline")
+_RATE_COLUMNS = (
+    "group",
+    "day",
+    "month",
+    "n",
+    "n_responders",
+    "orr",
+    "orr_ci_lower",
+    "orr_ci_upper",
+    "n_cr",
+    "cr_rate",
+    "cr_ci_lower",
+    "cr_ci_upper",
+)
+_ER_COLUMNS = ("outcome", "exposure", "assay", "n", "n_positive", "gmr", "gmr_ci_lower",
+               "gmr_ci_upper", "mann_whitney_p", "roc_auc", "or_per_doubling", "or_ci_lower",
+               "or_ci_upper", "logit_lr_p", "logit_status")  # fmt: skip
+
+
+def _sections(analysis: StudyAnalysis) -> list[_Section]:
+    model = analysis.options["model"]
+    return [
+        _Section("overview", "Endpoints at a glance", tables=[
+            _Table("overview", "Study endpoints by dose level",
+                   note="n/N (%; exact 95% CI). Safety over the first 3 months after infusion; "
+                        "kinetics observed (NCA); medians from Kaplan–Meier (NR: not reached).")]),
+        _Section("data", "Data and provenance", tables=[
+            _Table("input_files", "Input files (SHA-256)"),
+            _Table("kinetics_summary", "Kinetics samples by assay"),
+            _Table("kinetics_exclusions", "Kinetics rows not analysed", collapsed=True)]),
+        _Section("safety", "Safety", tables=[
+            _Table("dlt", "Dose-limiting toxicities (first 3 months)"),
+            _Table("teae_incidence", "TEAEs in the first 3 months: any TEAE and by SOC",
+                   query="level != 'term'"),
+            _Table("teae_incidence", "TEAEs by preferred term", collapsed=True,
+                   query="level == 'term'"),
+            _Table("crs_grades", "Cytokine release syndrome (worst ASTCT grade)"),
+            _Table("icans_grades", "ICANS (worst ASTCT grade)")]),
+        _Section("kinetics", "Observed kinetics (NCA)", figures=["spaghetti"], tables=[
+            _Table("kinetic_endpoints", "CAR+ peak time and time back to baseline (6 months)",
+                   note="Observed (NCA) and model-based. Back to baseline: the level is at or "
+                        "below max(baseline, LLOQ) after Tmax, within 183 days."),
+            _Table("nca_summary", "Key NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
+                   query=f"metric in {list(_KEY_METRICS)}"),
+            _Table("nca_summary", "All NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
+                   collapsed=True),
+            _Table("nca", "NCA metrics per subject", columns=_NCA_COLUMNS, collapsed=True)]),
+        _Section("fit", f"Model fit ({model})",
+                 figures=["individual_fits", "diagnostics", "vpc"], tables=[
+            _Table("fit_parameter_summary", "Parameter estimates across subjects"),
+            _Table("fit_statistics", "Fit statistics per subject", collapsed=True,
+                   columns=("subject", "minus2ll", "aic", "bic", "n_obs", "n_censored",
+                            "n_free", "success", "warnings"))]),
+        _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
+            _Table("model_metrics_summary", "Key model-based metrics by dose level",
+                   columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
+            _Table("model_metrics_summary", "All model-based metrics by dose level",
+                   columns=_SUMMARY_COLUMNS, collapsed=True),
+            _Table("model_metrics", "Model-based metrics per subject (95% CI)", collapsed=True,
+                   columns=("subject", "assay", "cmax", "cmax_ci_lower", "cmax_ci_upper",
+                            "tmax", "tmax_ci_lower", "tmax_ci_upper", "auc_0_28",
+                            "auc_0_28_ci_lower", "auc_0_28_ci_upper", "time_back_to_baseline",
+                            "time_back_to_baseline_ci_lower",
+                            "time_back_to_baseline_ci_upper"))]),
+        _Section("efficacy", "Efficacy (RECIST 1.1, PFS, OS)",
+                 figures=["waterfall", "km_pfs", "km_os", "swimmer"], tables=[
+            _Table("response_rates", "Best overall response: ORR and CR rate",
+                   columns=_RATE_COLUMNS),
+            _Table("response_landmarks", "Response and CR at 1, 2, 3, 6 and 12 months",
+                   columns=_RATE_COLUMNS,
+                   note="Status at each landmark: the latest assessment on or before it "
+                        "(progression is final); NE without an assessment."),
+            _Table("pfs_landmarks", "Progression-free survival at 1, 2, 3, 6, 12 months"),
+            _Table("pfs_median", "Median PFS (days)"),
+            _Table("os_landmarks", "Overall survival at 1, 2, 3, 6, 12 months"),
+            _Table("os_median", "Median OS (days)"),
+            _Table("best_overall_response", "Best overall response per subject",
+                   collapsed=True)]),
+        _Section("exposure", "Exposure–response",
+                 figures=["exposure_response", "exposure_pfs", "dose_exposure"], tables=[
+            _Table("exposure_response", "Exposure (NCA) vs response and toxicity",
+                   columns=_ER_COLUMNS,
+                   note="Geometric mean ratio (positive/negative), Mann–Whitney test, ROC AUC "
+                        "and the logistic regression odds ratio per doubling of exposure."),
+            _Table("exposure_groups", "Rates by exposure group", collapsed=True),
+            _Table("dose_exposure", "Dose–exposure power model",
+                   columns=("exposure", "assay", "n", "n_doses", "n_excluded", "intercept",
+                            "slope", "slope_ci_lower", "slope_ci_upper", "slope_p",
+                            "proportionality_p", "r_squared", "status")),
+            _Table("exposure_pfs", "PFS by exposure group", collapsed=True)]),
+        _Section("methods", "Methods and options"),
+        _Section("failures", "Failures and exclusions", tables=[
+            _Table("failures", "Steps, subjects and figures not in the report, with the reason",
+                   note="Every subject and every step is accounted for here or in the tables "
+                        "above.")]),
+        _Section("files", "Tables"),
+    ]  # fmt: skip
+
+
+def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
+    options = analysis.options
+    model = models.get(options["model"])
+    nca_options = options["nca"]
+    fit_options = options["fit"]
+    methods = [
+        f"Observed metrics by non-compartmental analysis with PKNCA conventions: "
+        f"{nca_options['auc_method']} trapezoid, BLQ rule '{nca_options['blq_rule']}', "
+        f"baseline '{nca_options['baseline']}', AUC intervals "
+        + ", ".join(f"{a:g}–{b:g} d" for a, b in nca_options["intervals"])
+        + ".",
+        f"Model: {model.name} — {model.citation} (doi:{model.doi}), fitted to each subject by "
+        f"maximum likelihood (lmfit, L-BFGS-B) with the {fit_options['error']} residual error "
+        f"model; BLQ samples by {fit_options['blq'].upper()} (M3: the censored likelihood "
+        "Φ((ln LLOQ − ln f)/σ), Beal 2001, doi:10.1023/A:1012299115260); "
+        f"{fit_options['n_starts']} start(s) per subject, seed {fit_options['seed']}.",
+        "Parameter uncertainty: Jacobian-based covariance scaled by n/(n−p), 95% CIs from t "
+        "quantiles; model-based metric CIs by sampling the parameter covariance.",
+        "Tumour response by RECIST 1.1 (Eisenhauer et al. 2009, doi:10.1016/j.ejca.2008.10.026), "
+        "CR/PR confirmed ≥ 4 weeks later; ORR and CR rate with exact Clopper–Pearson 95% CIs; "
+        "intention-to-treat denominators (NE counted).",
+        "PFS and OS by Kaplan–Meier (lifelines), 95% log-log pointwise intervals, identical to "
+        "R survival::survfit(conf.type = 'log-log'); landmarks at 1, 2, 3, 6 and 12 months "
+        "(365.25/12 days per month, rounded).",
+        f"Safety: TEAEs with onset from day 0 to day {options['safety_window_days']:g} at the "
+        "worst CTCAE grade per subject; CRS and ICANS by ASTCT grade; DLT rate with the exact "
+        "95% CI.",
+        "Exposure–response: logistic regression of each binary outcome on the natural log of "
+        "the NCA exposure (statsmodels), odds ratio per doubling; geometric mean ratios with "
+        "Welch t intervals on the log scale.",
+    ]
+    settings = {
+        "model": options["model"],
+        "NCA": json.dumps(nca_options),
+        "fit": json.dumps(fit_options),
+        "landmark months (days)": ", ".join(
+            f"{m} ({d})" for m, d in zip(options["landmark_months"], options["landmark_days"],
+                                          strict=True)
+        ),
+        "time back to baseline horizon": f"{options['tbb_horizon_days']:g} days",
+        "grouping": str(options["group_by"]),
+        **{f"version: {name}": version for name, version in analysis.versions.items()},
+    }  # fmt: skip
+    return [
+        {"kind": "text", "title": "Methods", "entries": methods},
+        {"kind": "options", "title": "Options and software", "entries": list(settings.items())},
+    ]
+
+
+def render_html(
+    analysis: StudyAnalysis,
+    figures: Mapping[str, RenderedFigure],
+    tables: Mapping[str, pd.DataFrame],
+    csv_names: Mapping[str, str],
+    *,
+    title: str = "CAR-T cellular kinetics study report",
+    command: str = "",
+) -> str:
+    """The report page as a string.
+
+    Parameters
+    ----------
+    analysis : StudyAnalysis
+    figures : mapping
+        Name → :class:`~cellkin.report.figures.RenderedFigure`.
+    tables : mapping
+        Name → DataFrame: every table the page may show (analysis tables plus the report's
+        own: ``overview``, ``input_files``, ``kinetics_summary``, ``kinetics_exclusions``,
+        ``failures``).
+    csv_names : mapping
+        Table name → relative path of its CSV file (for the links).
+    title, command : str
+        Page title; the command line that made the report (shown in the header).
+    """
+    import jinja2
+
+    sections = []
+    number = 0
+    for section in _sections(analysis):
+        blocks: list[dict[str, Any]] = []
+        for name in section.figures:
+            if name in figures:
+                number += 1
+                figure = figures[name]
+                width, height = (round(90 * x) for x in figure.spec.size)
+                blocks.append({"kind": "figure", "name": name, "src": figure.data_uri,
+                               "caption": figure.spec.caption, "number": number,
+                               "width": width, "height": height})  # fmt: skip
+        for spec in section.tables:
+            frame = tables.get(spec.name)
+            if frame is None:
+                continue
+            if spec.query is not None:
+                frame = frame.query(spec.query)
+            if frame.empty and spec.name != "failures":
+                continue
+            blocks.append({
+                "kind": "table", "title": spec.title, "note": spec.note,
+                "collapsed": spec.collapsed, "rows": len(frame),
+                "html": table_html(frame, spec.columns) if len(frame) else
+                        "<p class='ok'>None.</p>",
+                "csv": csv_names.get(spec.name),
+            })  # fmt: skip
+        if section.id == "methods":
+            blocks += _methods(analysis)
+        if section.id == "files":
+            blocks.append({"kind": "links", "entries": list(csv_names.items())})
+        if blocks:
+            sections.append({"id": section.id, "title": section.title, "intro": section.intro,
+                             "blocks": blocks})  # fmt: skip
+    template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+        resources.files("cellkin.report").joinpath("templates/report.html.j2").read_text("utf-8")
+    )
+    return template.render(
+        title=title,
+        study_label=analysis.inputs.label,
+        synthetic=analysis.inputs.synthetic,
+        versions=analysis.versions,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        command=command,
+        sections=sections,
+    )
