@@ -57,12 +57,30 @@ def _stein_level(
 
 @numba.njit(cache=True)
 def _stein_fill(t, p, out):  # pragma: no cover - compiled
-    """Fill one subject's row (``p``: cmax..beta[, tlag]); returns its status."""
+    """Fill one subject's row (``p``: cmax..beta[, tlag]); returns its status.
+
+    The same closed form as :func:`_stein_level`, with the per-subject constants (C0, the
+    expansion rate, the two phase amplitudes) computed once instead of at every time.
+    """
+    cmax, tmax, foldx, alpha, fb, beta = p[0], p[1], p[2], p[3], p[4], p[5]
     tlag = p[6] if p.shape[0] > 6 else 0.0
-    if tlag >= p[1]:
+    if tlag >= tmax:
         return STATUS_TLAG_NOT_BEFORE_TMAX
+    c0 = cmax / foldx
+    rho = math.log(foldx) / (tmax - tlag)
+    fast = cmax * (1.0 - fb)
+    slow = cmax * fb
     for j in range(t.shape[0]):
-        out[j] = _stein_level(t[j], p[0], p[1], p[2], p[3], p[4], p[5], tlag)
+        tj = t[j]
+        if tj >= tmax:
+            elapsed = tj - tmax
+            out[j] = fast * math.exp(-alpha * elapsed) + slow * math.exp(-beta * elapsed)
+        elif tj >= tlag:
+            out[j] = c0 * math.exp(rho * (tj - tlag))
+        elif tj >= 0.0:
+            out[j] = c0
+        else:
+            out[j] = 0.0
     return 0
 
 
