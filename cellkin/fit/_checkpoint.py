@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["_append", "_encode", "_input_digest", "_normalise", "_open_checkpoint", "_restore"]
 
 _CHECKPOINT_FORMAT = "cellkin-fit-checkpoint"
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2  # 2: outcomes without per-subject params/statistics frames
 
 
 def _jsonable(value: Any) -> Any:

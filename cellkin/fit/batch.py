@@ -8,12 +8,13 @@ as they complete, and a rerun resumes where an interrupted one (even ``kill -9``
 
 Checkpoint format (one JSON object per line, UTF-8):
 
-1. a header ``{"format": "cellkin-fit-checkpoint", "version": 1, "settings": {...}}`` with the
+1. a header ``{"format": "cellkin-fit-checkpoint", "version": 2, "settings": {...}}`` with the
    cellkin version, the model and every fit and metric option (defaults filled in);
 2. one record per finished subject: ``{"subject", "input_sha256", "payload_sha256",
    "payload"}``, where ``payload`` is the base64 pickle of the subject's outcome (its
-   :class:`~cellkin.fit.FitResult` and table rows, or its failure rows) and ``input_sha256``
-   hashes the subject's validated samples.
+   :class:`~cellkin.fit.FitResult`, metric rows and warnings, or its failure rows) and
+   ``input_sha256`` hashes the subject's validated samples. (Version 1 payloads also held
+   the subject's parameter and statistics rows, now built once per batch from the results.)
 
 Records are written with one ``write`` per completed task, then flushed and fsynced. On resume
 a torn last line (no newline, bad JSON or a digest mismatch) is ignored and cut off before new
@@ -48,8 +49,8 @@ from cellkin.fit._checkpoint import (
     _restore,
 )
 from cellkin.fit.result import FitResult
-from cellkin.fit.subject import fit_validated
-from cellkin.io import read_kinetics
+from cellkin.fit.subject import _validated, fit_validated
+from cellkin.metrics.model import _metric_frame, _metric_rows
 from cellkin.models.base import Model
 
 __all__ = ["FAILURE_STAGES", "BatchFit", "fit_all"]
@@ -65,8 +66,9 @@ _PARAM_COLUMNS = (
 _STATISTIC_COLUMNS = (
     "subject model error blq minus2ll aic bic n_obs n_censored n_free success message warnings"
 ).split()
+_METRIC_COLUMNS = ["subject", "assay", "success"]
 _NOT_OPTIONS = ("kinetics", "model", "subject")
-_MAX_AUTO_CHUNK = 8
+_MAX_AUTO_CHUNK = 32
 _FIT_SIGNATURE = inspect.signature(fit_validated)
 # ``warnings.catch_warnings`` swaps process-global state: one recording block at a time.
 _WARNINGS_LOCK = threading.Lock()
@@ -77,13 +79,14 @@ _WARNINGS_LOCK = threading.Lock()
 
 @dataclass(frozen=True, eq=False)
 class _Outcome:
-    """What one subject produced: its result and table rows, and/or its failure rows."""
+    """What one subject produced: its result, metric rows and the warnings its fit emitted,
+    and/or its failure rows. The ``params``, ``metrics`` and ``statistics`` tables are built
+    once for the whole batch (:func:`_assemble`), not as small tables per subject."""
 
     subject: str
     result: FitResult | None = None
-    params: pd.DataFrame | None = None
-    metrics: pd.DataFrame | None = None
-    statistics: pd.DataFrame | None = None
+    metrics: list[dict[str, Any]] | None = None  # rows of FitResult.metrics(), as dicts
+    warnings: str = ""
     failures: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -101,7 +104,7 @@ def _reason(exc: BaseException) -> str:
 
 def _fit_steps(
     subject: str, rows: pd.DataFrame, model: Model, options: dict, metrics: dict | None
-) -> tuple[FitResult | None, pd.DataFrame | None, list[tuple[str, str]]]:
+) -> tuple[FitResult | None, list[dict[str, Any]] | None, list[tuple[str, str]]]:
     try:
         result = fit_validated(rows, model, subject=subject, **options)
     except DataError as exc:
@@ -112,7 +115,7 @@ def _fit_steps(
     table = None
     if metrics is not None:
         try:
-            table = result.metrics(**metrics)
+            table = _metric_rows(result, **metrics)
         except Exception as exc:  # the fit stays in params; its metrics are a failure row
             failures.append(("metrics", _reason(exc)))
     return result, table, failures
@@ -130,13 +133,13 @@ def _fit_subject(
     if result is None:
         return _Outcome(subject, failures=tuple(failures))
     noted = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
-    statistics = result.fit_statistics().assign(warnings="; ".join(noted))
+    for row in table or ():
+        row["success"] = result.success
     return _Outcome(
         subject,
         result=result,
-        params=result.to_frame().assign(success=result.success),
-        metrics=None if table is None else table.assign(success=result.success),
-        statistics=statistics,
+        metrics=table,
+        warnings="; ".join(noted),
         failures=tuple(failures),
     )
 
@@ -149,9 +152,13 @@ def _run_chunk(
     metrics: dict | None,
 ) -> list[_Outcome]:
     """Fit a few subjects from their own rows (the task a worker runs; picklable by name)."""
-    groups = {str(key): group for key, group in rows.groupby("subject", sort=False)}
-    empty = rows.iloc[:0]
-    return [_fit_subject(s, groups.get(s, empty), model, options, metrics) for s in subjects]
+    ids = rows["subject"].to_numpy()
+    outcomes = []
+    for subject in subjects:
+        mine = ids == subject
+        own = rows if mine.all() else rows.iloc[np.flatnonzero(mine)]
+        outcomes.append(_fit_subject(subject, own, model, options, metrics))
+    return outcomes
 
 
 # ----------------------------------------------------------------------------- execution
@@ -232,20 +239,34 @@ def _execute(
 
 
 def _init_worker() -> None:
-    """Worker of the default pool: one numba thread, as the pool already uses every CPU."""
+    """Worker of the default pool: one numba thread, as the pool already uses every CPU; the
+    objects of the imports moved out of the garbage collector's sight (``gc.freeze``), as
+    they live as long as the worker and a full collection would scan them all again."""
+    import gc
+
     import numba
 
     numba.set_num_threads(1)
+    gc.freeze()
 
 
 def _default_pool(workers: int) -> cf.ProcessPoolExecutor:
-    """Process pool with the ``spawn`` start method: fresh workers, whatever the parent did.
+    """Process pool whose workers start clean, whatever the parent did: ``forkserver`` where
+    the platform has it (POSIX), else ``spawn``.
 
     ``fork`` is unsafe here: a parent that ran a numba ``parallel=True`` kernel (e.g.
     ``simulate_many`` on a population) holds GNU OpenMP, and a forked child that enters a
     parallel region is terminated ("fork() called from a process already using GNU OpenMP").
+    The fork server is a fresh interpreter that imports cellkin (and the parent's main
+    module, as ``spawn`` would) once, runs no kernel, and forks the workers: the ~2–3 s of
+    imports are paid once per parent process instead of by every worker of every call, which
+    is most of the cost of a small batch. ``spawn`` workers import everything themselves.
     """
-    context = multiprocessing.get_context("spawn")
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["__main__", "cellkin.fit.batch"])
+    else:  # pragma: no cover - Windows
+        context = multiprocessing.get_context("spawn")
     return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
 
 
@@ -327,25 +348,53 @@ def _concat(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
+def _params_table(fitted: Sequence[_Outcome]) -> pd.DataFrame:
+    """The long parameter table of the fitted subjects: their parameter tables stacked."""
+    if not fitted:
+        return pd.DataFrame(columns=_PARAM_COLUMNS)
+    frames = [o.result.params for o in fitted]  # type: ignore[union-attr]
+    sizes = [len(frame) for frame in frames]
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(
+        0, "subject", np.repeat(np.array([o.subject for o in fitted], dtype=object), sizes)
+    )
+    success = np.array([o.result.success for o in fitted], dtype=bool)  # type: ignore[union-attr]
+    table["success"] = np.repeat(success, sizes)
+    return table
+
+
+def _statistics_table(fitted: Sequence[_Outcome]) -> pd.DataFrame:
+    """One row per fitted subject (:meth:`FitResult.fit_statistics` plus ``warnings``)."""
+    if not fitted:
+        return pd.DataFrame(columns=_STATISTIC_COLUMNS)
+    results = [o.result for o in fitted]
+    columns: dict[str, np.ndarray] = {
+        "subject": np.array([o.subject for o in fitted], dtype=object),
+        "model": np.array([r.model.name for r in results], dtype=object),  # type: ignore[union-attr]
+    }
+    for name, kind in (("error", object), ("blq", object), ("minus2ll", float), ("aic", float),
+                       ("bic", float), ("n_obs", np.int64), ("n_censored", np.int64),
+                       ("n_free", np.int64), ("success", bool), ("message", object)):  # fmt: skip
+        columns[name] = np.array([getattr(r, name) for r in results], dtype=kind)
+    columns["warnings"] = np.array([o.warnings for o in fitted], dtype=object)
+    return pd.DataFrame(columns)
+
+
 def _assemble(
     order: Sequence[str], outcomes: Mapping[str, _Outcome], settings: dict[str, Any]
 ) -> BatchFit:
-    params, metrics, statistics, failures, results = [], [], [], [], {}
+    fitted = [outcomes[s] for s in order if outcomes[s].result is not None]
+    metrics, failures = [], []
     for subject in order:
         outcome = outcomes[subject]
-        if outcome.result is not None:
-            results[subject] = outcome.result
-            params.append(outcome.params)
-            statistics.append(outcome.statistics)
-        if outcome.metrics is not None:
-            metrics.append(outcome.metrics)
+        metrics += outcome.metrics or []
         failures += [(subject, stage, reason) for stage, reason in outcome.failures]
     return BatchFit(
-        params=_concat(params, _PARAM_COLUMNS),
-        metrics=_concat(metrics, ["subject", "assay", "success"]),
-        statistics=_concat(statistics, _STATISTIC_COLUMNS),
+        params=_params_table(fitted),
+        metrics=_metric_frame(metrics) if metrics else _concat([], _METRIC_COLUMNS),
+        statistics=_statistics_table(fitted),
         failures=pd.DataFrame(failures, columns=_FAILURE_COLUMNS),
-        results=results,
+        results={o.subject: o.result for o in fitted},  # type: ignore[misc]
         subjects=tuple(order),
         settings=settings,
     )
@@ -520,7 +569,8 @@ def fit_all(
     Parameters
     ----------
     kinetics : str, os.PathLike or DataFrame
-        Kinetics table or file, validated once with :func:`cellkin.read_kinetics`.
+        Kinetics table or file, validated once with :func:`cellkin.read_kinetics` (a table
+        that function returned is only re-checked, as in :func:`cellkin.fit.fit`).
     model : str or Model
         Registered model name or instance (default ``"stein2019"``).
     subjects : sequence of str, optional
@@ -544,9 +594,10 @@ def fit_all(
         as does a subject whose samples changed. See the module docstring for the format.
     chunksize : int, optional
         Subjects per task. Default: 1 in-process; otherwise ``n // (8 × workers)`` within
-        [1, 8]: a task costs a few milliseconds of transfer (rows out, results back), which
-        matters for large batches of fast fits, while small chunks keep the workers evenly
-        loaded at the end of the batch.
+        [1, 32]: a task costs a few milliseconds of transfer and scheduling (rows out,
+        results back), as much as a Stein fit itself, which matters for large batches,
+        while small chunks keep the workers evenly loaded at the end of the batch (eight
+        tasks per worker at least).
     metrics : bool or mapping
         Compute model-based metrics (:meth:`FitResult.metrics`); a mapping gives its options;
         ``False`` skips them (faster, e.g. for model comparison).
@@ -578,11 +629,13 @@ def fit_all(
     Warnings raised while fitting a subject are recorded in its ``statistics.warnings`` cell,
     whatever the executor, instead of reaching the caller's warning filters.
 
-    The default pool starts its workers with ``spawn`` (``fork`` is unsafe once numba's
-    OpenMP threads run in the parent), each with one numba thread; a script that calls
-    :func:`fit_all` needs the usual ``if __name__ == "__main__":`` guard. Starting the
-    workers costs about a second or two (importing cellkin), so small batches are as fast
-    with ``n_jobs=1``. Threads give no speed-up (fits hold the GIL and are serialised).
+    The default pool forks its workers from a clean fork server (``spawn`` where there is
+    none, e.g. on Windows; plain ``fork`` is unsafe once numba's OpenMP threads run in the
+    parent), each with one numba thread; a script that calls :func:`fit_all` needs the usual
+    ``if __name__ == "__main__":`` guard. The first call in a process starts the fork
+    server, which imports cellkin (2–3 s); later calls start their workers in a fraction of
+    a second. A Stein fit with metrics costs a few milliseconds, so ``n_jobs=1`` is as fast
+    for a few dozen subjects. Threads give no speed-up (fits hold the GIL).
 
     Examples
     --------
@@ -623,7 +676,7 @@ def fit_all(
             "metrics": metric_options,
         }
     )
-    kinetics = read_kinetics(kinetics)
+    kinetics = _validated(kinetics)
     order = _subject_order(kinetics, subjects)
     present = set(kinetics["subject"])
     absent = ("validate", "not in the kinetics table")

@@ -115,7 +115,8 @@ class SubjectProblem:
     transform: Transform = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "transform", Transform(self.layout.scales))
+        layout = self.layout
+        object.__setattr__(self, "transform", Transform(layout.scales, layout.lower, layout.upper))
 
     @property
     def n_kinetic(self) -> int:

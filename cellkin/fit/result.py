@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,12 @@ __all__ = ["FitResult"]
 
 PARAM_COLUMNS = ("parameter", "kind", "estimate", "se", "rse_pct", "ci_lower", "ci_upper",
                  "unit", "scale", "fixed", "description")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(probability: float, dof: int) -> float:
+    """Student-t quantile (cached: a batch asks for the same few again and again)."""
+    return float(stats.t.ppf(probability, dof))
 
 
 def build_parameter_table(
@@ -45,7 +52,7 @@ def build_parameter_table(
             assay = problem.obs.assays.index(name.removeprefix("sigma_"))
             quantified = int(((problem.obs.assay == assay) & ~problem.obs.censored).sum())
             se_search[j] = 1 / np.sqrt(2 * quantified)
-    quantile = stats.t.ppf(0.5 + level / 2, max(dof, 1))
+    quantile = _t_quantile(0.5 + level / 2, max(dof, 1))
     estimate = transform.to_model(search)
     se = transform.derivative(search) * se_search
     with np.errstate(invalid="ignore"):
@@ -256,4 +263,4 @@ class FitResult:
 def _transform(result: FitResult):
     from cellkin.fit.transforms import Transform
 
-    return Transform(result.layout.scales)
+    return Transform(result.layout.scales, result.layout.lower, result.layout.upper)

@@ -5,6 +5,16 @@ Tmax), the rise before the peak (fold expansion), the first decline after it (α
 terminal log-linear slope (β, FB) — as an NCA would read them. Other models start from their
 published defaults. Further starts are drawn around the first on the estimation scale with a
 seeded generator, so a fit is deterministic for given inputs and seed.
+
+Starts are run in turn, and the multi-start stops once three of them have reached the best
+−2 ln L found so far (:func:`agree`): the optimum has then been confirmed twice, and a
+well-started subject needs three starts, not ``n_starts``. For Stein-family models the best
+point is then re-screened with Tmax moved into the neighbouring inter-sample intervals
+(:func:`tmax_neighbours`). Measured on 400 simulated rich-sampling subjects against eight
+full starts: stopping once two starts agree missed the best optimum in 9 subjects (6 with the
+Tmax probes), three agreeing starts with the probes in 1 (by 0.04 in −2 ln L). The design
+does not depend on how many starts run, and the rule only on the values reached, so the fit
+stays deterministic for given inputs and seed.
 """
 
 from __future__ import annotations
@@ -13,10 +23,16 @@ import math
 
 import numpy as np
 
+from cellkin.fit.problem import SubjectProblem
 from cellkin.models.base import Model
 from cellkin.models.stein import _SteinFamily
 
-__all__ = ["kinetic_start", "multistart"]
+__all__ = ["AGREEING", "AGREEMENT", "agree", "kinetic_start", "multistart", "tmax_neighbours"]
+
+#: Relative tolerance (floor 1 in −2 ln L units) within which starts reach the same optimum.
+AGREEMENT = 1e-6
+#: Starts that must reach the best −2 ln L before the multi-start stops early.
+AGREEING = 3
 
 
 def _clip(value: float, spec_lower: float, spec_upper: float) -> float:
@@ -27,8 +43,9 @@ def _clip(value: float, spec_lower: float, spec_upper: float) -> float:
 def _terminal_slope(t: np.ndarray, y: np.ndarray) -> float:
     if t.size < 2:
         return math.nan
-    slope = np.polyfit(t[-3:], np.log(y[-3:]), 1)[0]
-    return float(-slope)
+    x, z = t[-3:], np.log(y[-3:])  # least-squares line through the last (up to) 3 points
+    dx = x - x.mean()
+    return float(-(dx @ (z - z.mean())) / (dx @ dx))
 
 
 def _stein_start(model: Model, t: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -87,4 +104,49 @@ def multistart(
         point[free] = np.clip(first[free] + jitter[free], finite_lo[free] + margin[free],
                               finite_hi[free] - margin[free])  # fmt: skip
         points.append(point)
+    return points
+
+
+def agree(values: list[float], tolerance: float = AGREEMENT, count: int = AGREEING) -> bool:
+    """Whether the ``count`` lowest of ``values`` (−2 ln L of the starts run so far) agree
+    within ``tolerance × max(1, |lowest|)``: the best optimum has been reached ``count``
+    times."""
+    if len(values) < count:
+        return False
+    lowest = sorted(values)[:count]
+    return lowest[-1] - lowest[0] <= tolerance * max(1.0, abs(lowest[0]))
+
+
+def tmax_neighbours(
+    problem: SubjectProblem, search: np.ndarray, free: np.ndarray
+) -> list[np.ndarray]:
+    """``search`` with Tmax moved to the middle of the inter-sample interval on either side of
+    the one it lies in (Stein family, Tmax free; else no point).
+
+    −2 ln L is smooth in Tmax between sample times and kinked at them, and its local optima
+    lie in different inter-sample intervals — the multimodality that random jitters of the
+    starts miss most often. Re-screening from these two points after the starts probes the
+    neighbouring intervals deterministically.
+    """
+    names = problem.layout.names
+    if "tmax" not in names or not isinstance(problem.model, _SteinFamily):
+        return []
+    j = names.index("tmax")
+    if not free[j]:
+        return []
+    times = np.unique(problem.obs.time[problem.obs.time > 0])
+    tmax = float(problem.transform.to_model(search)[j])
+    k = int(np.searchsorted(times, tmax, side="right"))  # tmax in [times[k-1], times[k])
+    middles = []
+    if k >= 2:
+        middles.append(0.5 * (times[k - 2] + times[k - 1]))
+    if k + 1 < times.size:
+        middles.append(0.5 * (times[k] + times[k + 1]))
+    lower, upper = problem.layout.lower[j], problem.layout.upper[j]
+    points = []
+    for middle in middles:
+        if lower < middle < upper:
+            theta = problem.transform.to_model(search)
+            theta[j] = middle
+            points.append(problem.transform.to_search(theta))
     return points

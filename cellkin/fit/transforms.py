@@ -16,13 +16,24 @@ __all__ = ["Transform"]
 
 
 class Transform:
-    """Vectorised transforms for a tuple of scales (``"log"``, ``"logit"``, ``"linear"``)."""
+    """Vectorised transforms for a tuple of scales (``"log"``, ``"logit"``, ``"linear"``).
 
-    def __init__(self, scales: tuple[str, ...]) -> None:
+    With natural-scale ``lower``/``upper`` bounds, :meth:`to_model` clips its result to them:
+    ``exp(ln(bound))`` can land an ulp outside the bound, which the model would refuse.
+    """
+
+    def __init__(
+        self,
+        scales: tuple[str, ...],
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
+    ) -> None:
         self.scales = tuple(scales)
         kinds = np.array(self.scales)
         self._log = kinds == "log"
         self._logit = kinds == "logit"
+        self._lower = None if lower is None else np.asarray(lower, dtype=float)
+        self._upper = None if upper is None else np.asarray(upper, dtype=float)
 
     def to_search(self, natural: np.ndarray) -> np.ndarray:
         """Natural → estimation scale (bounds map to ±inf where the transform diverges)."""
@@ -40,6 +51,8 @@ class Transform:
         with np.errstate(over="ignore"):
             out[..., self._log] = np.exp(x[..., self._log])
         out[..., self._logit] = expit(x[..., self._logit])
+        if self._lower is not None or self._upper is not None:
+            out = np.clip(out, self._lower, self._upper)
         return out
 
     def derivative(self, search: np.ndarray) -> np.ndarray:

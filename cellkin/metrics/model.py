@@ -6,16 +6,20 @@ baseline** — the root of the fitted curve at ``max(baseline, LLOQ)`` after Tma
 definition that extrapolates beyond the last sample. Confidence intervals come from sampling
 the estimation-scale parameter covariance (percentiles of the metric over the draws).
 
-Stein-type models use exact closed forms (vectorised over draws); other models are
-integrated on a dense grid with :meth:`~cellkin.models.Model.simulate_many`. Column names
+Stein-type models use exact closed forms, compiled with numba and evaluated for all draws in
+one call (the time back to baseline by a monotone Newton iteration, see
+:func:`_stein_time_to`); other models are integrated on a dense grid with
+:meth:`~cellkin.models.Model.simulate_many`. Column names
 match :func:`cellkin.metrics.nca` so observed and model-based metrics sit side by side.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -29,61 +33,103 @@ if TYPE_CHECKING:
 __all__ = ["model_metrics"]
 
 _GRID_POINTS = 4001
-_BISECTIONS = 80
 
 
-def _stein_columns(theta: np.ndarray, tlag: np.ndarray) -> dict[str, np.ndarray]:
-    cmax, tmax, foldx, alpha, fb, beta = (theta[:, j] for j in range(6))
-    return {"cmax": cmax, "tmax": tmax, "foldx": foldx, "alpha": alpha, "fb": fb,
-            "beta": beta, "tlag": tlag, "rho": np.log(foldx) / (tmax - tlag)}  # fmt: skip
-
-
-def _stein_auc(p: dict[str, np.ndarray], start: float, end: float) -> np.ndarray:
-    c0 = p["cmax"] / p["foldx"]
-    total = np.zeros_like(c0)
-    a, b = np.maximum(start, 0.0), np.minimum(end, p["tlag"])
-    total += np.where(b > a, c0 * (b - a), 0.0)
-    a, b = np.maximum(start, p["tlag"]), np.minimum(end, p["tmax"])
-    grow = c0 * (np.exp(p["rho"] * (b - p["tlag"])) - np.exp(p["rho"] * (a - p["tlag"])))
-    total += np.where(b > a, grow / p["rho"], 0.0)
-    a = np.maximum(start, p["tmax"]) - p["tmax"]
-    b = end - p["tmax"]
-    for weight, rate in ((1 - p["fb"], p["alpha"]), (p["fb"], p["beta"])):
-        with np.errstate(over="ignore"):
-            piece = p["cmax"] * weight * (np.exp(-rate * a) - np.exp(-rate * b)) / rate
-        total += np.where(b > a, piece, 0.0)
+@numba.njit(cache=True, error_model="numpy")
+def _stein_auc(cmax, tmax, foldx, alpha, fb, beta, tlag, start, end):  # pragma: no cover
+    """Exact AUC of the Stein curve over ``[start, end]`` (``end`` may be inf), as
+    :meth:`cellkin.models.stein._SteinFamily.auc`."""
+    c0 = cmax / foldx
+    rho = math.log(foldx) / (tmax - tlag)
+    total = 0.0
+    a, b = max(start, 0.0), min(end, tlag)
+    if b > a:
+        total += c0 * (b - a)
+    a, b = max(start, tlag), min(end, tmax)
+    if b > a:
+        total += c0 * (math.exp(rho * (b - tlag)) - math.exp(rho * (a - tlag))) / rho
+    a, b = max(start, tmax) - tmax, end - tmax
+    if b > a:
+        total += cmax * (1.0 - fb) * (math.exp(-alpha * a) - math.exp(-alpha * b)) / alpha
+        total += cmax * fb * (math.exp(-beta * a) - math.exp(-beta * b)) / beta
     return total
 
 
-def _stein_level_after_tmax(p: dict[str, np.ndarray], elapsed: np.ndarray) -> np.ndarray:
-    return p["cmax"] * ((1 - p["fb"]) * np.exp(-p["alpha"] * elapsed)
-                        + p["fb"] * np.exp(-p["beta"] * elapsed))  # fmt: skip
+@numba.njit(cache=True, error_model="numpy")
+def _stein_time_to(cmax, tmax, alpha, fb, beta, level):  # pragma: no cover - compiled
+    """First time after Tmax at which the Stein curve equals ``level`` (Tmax if Cmax ≤ level).
 
-
-def _stein_time_to(p: dict[str, np.ndarray], level: float) -> np.ndarray:
-    """Vectorised bisection for the first time after Tmax at which C = level."""
-    lo = np.zeros_like(p["cmax"])
-    hi = np.log(np.maximum(p["cmax"] / level, 1.0)) / np.minimum(p["alpha"], p["beta"]) + 1e-9
-    for _ in range(_BISECTIONS):
+    Newton's method on ``h(e) = ln C(Tmax + e) − ln level``: ``ln C`` of a sum of decaying
+    exponentials is convex and decreasing, so from any point left of the root the iterates
+    rise monotonically to it (quadratic convergence, no overshoot). The start is the later of
+    the two single-phase roots, ``ln((1 − FB)·Cmax/level)/α`` and ``ln(FB·Cmax/level)/β``
+    (and 0): each phase alone is below the curve, so both lie left of the root, and the later
+    one is within ``ln 2/min(α, β)`` of it. Bisection on the bracket
+    ``[0, ln(Cmax/level)/min(α, β)]`` takes over if Newton stalls.
+    """
+    if math.isnan(level):
+        return math.nan
+    if not cmax > level:
+        return tmax
+    slowest = min(alpha, beta)
+    target = math.log(level / cmax)
+    hi = -target / slowest
+    elapsed = max(0.0, (math.log1p(-fb) - target) / alpha, (math.log(fb) - target) / beta)
+    for _ in range(100):
+        fast = (1.0 - fb) * math.exp(-(alpha - slowest) * elapsed)
+        slow = fb * math.exp(-(beta - slowest) * elapsed)
+        h = -slowest * elapsed + math.log(fast + slow) - target
+        slope = -(alpha * fast + beta * slow) / (fast + slow)
+        step = -h / slope
+        elapsed += step
+        if not abs(step) > 1e-14 * max(1.0, elapsed):
+            return tmax + elapsed
+    lo = 0.0
+    for _ in range(200):  # Newton stalled (not expected): bisection
         mid = 0.5 * (lo + hi)
-        above = _stein_level_after_tmax(p, mid) > level
-        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    return np.where(p["cmax"] <= level, p["tmax"], p["tmax"] + 0.5 * (lo + hi))
+        level_mid = (1.0 - fb) * math.exp(-alpha * mid) + fb * math.exp(-beta * mid)
+        if math.log(level_mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return tmax + 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _stein_kernel(theta, scale, threshold, intervals, has_lag):  # pragma: no cover - compiled
+    """Every metric of every draw: ``out[i]`` = Cmax, Tmax, AUC per interval, AUCinf,
+    doubling time, fast and terminal half-lives, time back to baseline."""
+    n_intervals = intervals.shape[0]
+    out = np.empty((theta.shape[0], n_intervals + 7))
+    log2 = math.log(2.0)
+    for i in range(theta.shape[0]):
+        cmax, tmax, foldx = theta[i, 0], theta[i, 1], theta[i, 2]
+        alpha, fb, beta = theta[i, 3], theta[i, 4], theta[i, 5]
+        tlag = theta[i, 6] if has_lag else 0.0
+        out[i, 0] = scale[i] * cmax
+        out[i, 1] = tmax
+        for q in range(n_intervals):
+            out[i, 2 + q] = scale[i] * _stein_auc(cmax, tmax, foldx, alpha, fb, beta, tlag,
+                                                  intervals[q, 0], intervals[q, 1])  # fmt: skip
+        out[i, 2 + n_intervals] = scale[i] * _stein_auc(cmax, tmax, foldx, alpha, fb, beta, tlag,
+                                                        0.0, np.inf)  # fmt: skip
+        out[i, 3 + n_intervals] = log2 / (math.log(foldx) / (tmax - tlag))
+        out[i, 4 + n_intervals] = log2 / alpha
+        out[i, 5 + n_intervals] = log2 / beta
+        out[i, 6 + n_intervals] = _stein_time_to(cmax, tmax, alpha, fb, beta,
+                                                 threshold / scale[i])  # fmt: skip
+    return out
 
 
 def _stein_metrics(theta: np.ndarray, scale: np.ndarray, threshold: float,
                    intervals: np.ndarray, has_lag: bool) -> dict[str, np.ndarray]:  # fmt: skip
-    tlag = theta[:, 6] if has_lag else np.zeros(theta.shape[0])
-    p = _stein_columns(theta, tlag)
-    out = {"cmax": scale * p["cmax"], "tmax": p["tmax"]}
-    for start, end in intervals:
-        out[_interval_name(start, end)] = scale * _stein_auc(p, start, end)
-    out["auc_inf"] = scale * _stein_auc(p, 0.0, np.inf)
-    out["doubling_time"] = np.log(2) / p["rho"]
-    out["half_life_fast"] = np.log(2) / p["alpha"]
-    out["half_life_terminal"] = np.log(2) / p["beta"]
-    out["time_back_to_baseline"] = _stein_time_to(p, threshold / scale)
-    return out
+    values = _stein_kernel(np.ascontiguousarray(theta, dtype=np.float64),
+                           np.ascontiguousarray(scale, dtype=np.float64), float(threshold),
+                           np.ascontiguousarray(intervals, dtype=np.float64), has_lag)  # fmt: skip
+    names = ["cmax", "tmax", *(_interval_name(a, b) for a, b in intervals), "auc_inf",
+             "doubling_time", "half_life_fast", "half_life_terminal",
+             "time_back_to_baseline"]  # fmt: skip
+    return {name: values[:, j] for j, name in enumerate(names)}
 
 
 def _numeric_metrics(result: FitResult, theta: np.ndarray, scale: np.ndarray, threshold: float,
@@ -108,17 +154,56 @@ def _numeric_metrics(result: FitResult, theta: np.ndarray, scale: np.ndarray, th
 
 def _threshold(result: FitResult, assay: str, baseline: str | float) -> tuple[float, float]:
     """(baseline, threshold) for one assay, as in :func:`cellkin.metrics.nca`."""
-    rows = result.data[result.data["assay"] == assay]
-    lloq = float(rows.loc[rows["time"] >= 0, "lloq"].median())
+    data = result.data
+    mine = data["assay"].to_numpy() == assay
+    time = data["time"].to_numpy(dtype=float)[mine]
+    lloq = float(np.median(data["lloq"].to_numpy(dtype=float)[mine][time >= 0]))
     if not isinstance(baseline, str):
         return float(baseline), max(float(baseline), lloq)
-    pre = rows[rows["time"] < 0].sort_values("time")
+    pre = np.flatnonzero(time < 0)
+    pre = pre[np.argsort(time[pre], kind="stable")]
+    blq = data["blq"].to_numpy(dtype=bool)[mine][pre]
+    value = data["value"].to_numpy(dtype=float)[mine][pre]
     level = np.nan
-    if baseline == "lloq" and len(pre) and not pre["blq"].iloc[-1]:
-        level = float(pre["value"].iloc[-1])
-    elif baseline == "max_pre_infusion" and (~pre["blq"]).any():
-        level = float(pre.loc[~pre["blq"], "value"].max())
+    if baseline == "lloq" and pre.size and not blq[-1]:
+        level = float(value[-1])
+    elif baseline == "max_pre_infusion" and (~blq).any():
+        level = float(value[~blq].max())
     return level, lloq if np.isnan(level) else max(level, lloq)
+
+
+def _limits(sampled: dict[str, np.ndarray], tail: float) -> dict[str, tuple[float, float]]:
+    """Percentile limits ``(tail, 100 − tail)`` of each sampled metric, NaN-aware; NaN for a
+    metric without any finite draw."""
+    names = list(sampled)
+    table = np.column_stack([sampled[name] for name in names])
+    usable = np.isfinite(table).any(axis=0)
+    limits = np.full((2, len(names)), np.nan)
+    if usable.any():
+        chosen = table[:, usable]
+        with np.errstate(invalid="ignore"):  # interpolating between infinite draws gives NaN
+            if np.isnan(chosen).any():
+                limits[:, usable] = np.nanpercentile(chosen, [tail, 100 - tail], axis=0)
+            else:
+                limits[:, usable] = _percentiles(chosen, (tail, 100 - tail))
+    return {name: (float(limits[0, j]), float(limits[1, j])) for j, name in enumerate(names)}
+
+
+def _percentiles(table: np.ndarray, percents: tuple[float, ...]) -> np.ndarray:
+    """Column percentiles of a NaN-free table by linear interpolation between order
+    statistics, as numpy's default ``"linear"`` method (same arithmetic), from one sort of
+    each column (several times faster than ``np.percentile`` on a 1,000 × 12 table)."""
+    ordered = np.sort(np.ascontiguousarray(table.T), axis=1)
+    last = ordered.shape[1] - 1
+    out = np.empty((len(percents), ordered.shape[0]))
+    for i, percent in enumerate(percents):
+        position = percent / 100 * last
+        below = int(np.floor(position))
+        low, high = ordered[:, below], ordered[:, min(below + 1, last)]
+        weight = position - below
+        out[i] = np.where(weight >= 0.5, high - (high - low) * (1 - weight),
+                          low + (high - low) * weight)  # fmt: skip
+    return out
 
 
 def _evaluate(result: FitResult, theta: np.ndarray, assay: str, threshold: float,
@@ -178,6 +263,23 @@ def model_metrics(
         ``time_back_to_baseline_censored`` (False: the fitted curve extrapolates),
         ``tbb_threshold``, ``baseline``.
     """
+    rows = _metric_rows(result, intervals=intervals, level=level, n_samples=n_samples,
+                       seed=seed, baseline=baseline, horizon=horizon)  # fmt: skip
+    return _metric_frame(rows)
+
+
+def _metric_rows(
+    result: FitResult,
+    *,
+    intervals: Sequence[Sequence[float]] = ((0, 28), (0, 84)),
+    level: float = 0.95,
+    n_samples: int = 1000,
+    seed: int = 0,
+    baseline: str | float = "lloq",
+    horizon: float | None = None,
+) -> list[dict[str, object]]:
+    """The rows of :func:`model_metrics` as dicts, one per fitted assay (for batches, which
+    build one table from every subject's rows instead of one small table per subject)."""
     if not 0 < level < 1:
         raise FitError(f"`level` must be in (0, 1), got {level}")
     interval_array = np.asarray(intervals, dtype=float).reshape(-1, 2)
@@ -196,17 +298,31 @@ def model_metrics(
         row: dict[str, object] = {"subject": result.subject, "assay": assay,
                                   "unit": result.units[assay],
                                   "auc_unit": f"{result.units[assay]}*day"}  # fmt: skip
-        sampled = None if draws is None else _evaluate(result, draws, assay, threshold,
-                                                      interval_array, horizon)  # fmt: skip
-        tail = 50 * (1 - level)
+        limits = {}
+        if draws is not None:
+            sampled = _evaluate(result, draws, assay, threshold, interval_array, horizon)
+            limits = _limits(sampled, 50 * (1 - level))
         for name, value in point.items():
             row[name] = float(value[0])
-            low = high = np.nan
-            if sampled is not None and np.isfinite(sampled[name]).any():
-                low, high = np.nanpercentile(sampled[name], [tail, 100 - tail])
-            row[f"{name}_ci_lower"], row[f"{name}_ci_upper"] = low, high
+            row[f"{name}_ci_lower"], row[f"{name}_ci_upper"] = limits.get(name, (np.nan, np.nan))
         row.update({"time_back_to_baseline_method": "model",
                     "time_back_to_baseline_censored": False, "tbb_threshold": threshold,
                     "baseline": base})  # fmt: skip
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rows
+
+
+def _metric_frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
+    """The table of metric rows (of one or many fits), one typed column per key (keys in
+    order of first appearance; NaN where a row lacks one)."""
+    keys = dict.fromkeys(key for row in rows for key in row)
+    return pd.DataFrame({key: _array([row.get(key, np.nan) for row in rows]) for key in keys})
+
+
+def _array(values: list) -> np.ndarray:
+    """A column as a typed array (a DataFrame is built several times faster from arrays)."""
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, float | int) for v in values):
+        return np.array(values, dtype=float)
+    return np.array(values, dtype=object)

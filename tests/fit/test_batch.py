@@ -267,6 +267,10 @@ def test_checkpoint_refuses_other_options_model_data_or_files(tmp_path):
     changed = KINETICS.assign(lloq=np.where(KINETICS["subject"] == "ALLBLQ", 60.0, 50.0))
     with pytest.raises(DataError, match="'ALLBLQ' has other samples"):
         fit_all(changed, **quick, n_starts=1)
+    old = tmp_path / "version1.jsonl"  # outcomes of format 1 held per-subject tables
+    old.write_text(json.dumps({"format": "cellkin-fit-checkpoint", "version": 1}) + "\n")
+    with pytest.raises(DataError, match="format version 1 is not supported"):
+        fit_all(KINETICS, **{**quick, "checkpoint": old})
     for text in ("my notes\n", "no newline"):
         other = tmp_path / "notes.txt"
         other.write_text(text)

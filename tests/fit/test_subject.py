@@ -236,3 +236,15 @@ def test_analytic_likelihood_gradient_matches_central_differences():
         down[j] -= step
         numeric.append((problem.minus2ll(up) - problem.minus2ll(down)) / (2 * step))
     np.testing.assert_allclose(problem.gradient(theta), numeric, rtol=1e-6, atol=1e-6)
+
+
+def test_estimate_at_a_bound_stays_inside_it_and_predicts():
+    """exp(ln(bound)) can fall an ulp outside the bound; the fit clips it, so predict/plot
+    work for a subject whose slow phase is pinned at its lower bound."""
+    from cellkin.fit.transforms import Transform
+
+    lower, upper = np.array([1e-5, 1e-7]), np.array([20.0, 1 - 1e-7])
+    transform = Transform(("log", "logit"), lower, upper)
+    edge = transform.to_model(np.array([np.log(1e-5) - 1e-15, -40.0]))
+    assert edge[0] == 1e-5 and edge[1] == 1e-7
+    assert np.exp(np.log(1e-5)) < 1e-5  # the rounding this guards against
