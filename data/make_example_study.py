@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))  # use the cellkin of this source tree, not an ins
 
 from cellkin import models  # noqa: E402
 from cellkin.simulate import Assay, VirtualTrial, Visit, virtual_trial  # noqa: E402
+from cellkin.simulate._trial import _significant  # noqa: E402
 
 SEED = 2025
 DEFAULT_OUT = ROOT / "cellkin" / "_example_data"
@@ -320,16 +321,6 @@ SYNTHETIC_NOTE = (
 def _rng(*key: int) -> np.random.Generator:
     """Independent stream for one purpose (and one subject), stable under code reordering."""
     return np.random.default_rng([SEED, *key])
-
-
-def _sig(values: np.ndarray | pd.Series, digits: int = 4) -> np.ndarray:
-    """Round to ``digits`` significant digits (NaN and 0 pass through)."""
-    x = np.asarray(values, dtype=float)
-    out = x.copy()
-    ok = np.isfinite(x) & (x != 0)
-    magnitude = np.floor(np.log10(np.abs(x[ok]))).astype(int)
-    out[ok] = [round(v, digits - 1 - m) for v, m in zip(x[ok], magnitude, strict=True)]
-    return out
 
 
 def _ordinal_grade(u: float, p_ref: tuple[float, ...], slope: float, x: float) -> int:
@@ -674,7 +665,7 @@ def _kinetics(trial: VirtualTrial, subjects: list[Subject]) -> pd.DataFrame:
     keys = ["subject", "time"]
     background = _background_qpcr(subjects, trial.schedule)
     background = background.merge(trial.schedule, on=keys, how="left", validate="many_to_one")
-    background["value"] = _sig(background["value"])
+    background["value"] = _significant(background["value"], 4)
     table = pd.concat([trial.kinetics, background], ignore_index=True)
     order = {QPCR.name: 0, FLOW.name: 1}
     table = table.sort_values(
