@@ -23,7 +23,9 @@ _K_N, _K_C, _R_N, _RHO_C, _A, _B, _R_B, _GAMMA_B, _K_B, _N0, _DOSE, _V_BODY, _B0
 _TINY = 1e-300  # keeps ln((N + C)/K) finite if a trial step drives N + C to zero
 
 
-@numba.njit(cache=True)
+# error_model="numpy": no zero-division checks in the hot loop (every divisor is positive for
+# parameters within their bounds; a non-finite derivative is caught by the solver).
+@numba.njit(cache=True, error_model="numpy")
 def _rhs(t, y, p, phase, dydt):  # pragma: no cover - compiled
     n, c, tumour = y[0], y[1], y[2]
     total = max(n + c, _TINY)

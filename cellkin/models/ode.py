@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -51,8 +52,9 @@ class SolverOptions:
     atol : float or sequence of float, optional
         Absolute tolerance, scalar or one per state. ``None`` takes the model's
         ``default_atol`` (chosen per model from the scale of its states).
-    method : {"auto", "dopri5", "rodas4"}
-        ``"auto"`` takes Rodas4 for models declared ``stiff`` and Dormand–Prince otherwise.
+    method : {"auto", "tsit5", "dopri5", "rodas4"}
+        ``"auto"`` takes Rodas4 for models declared ``stiff`` and the Tsitouras 5(4) pair
+        otherwise; ``"dopri5"`` is the Dormand–Prince 5(4) pair.
     max_steps : int
         Maximum number of steps (accepted and rejected) per trajectory.
     first_step : float
@@ -61,7 +63,7 @@ class SolverOptions:
 
     rtol: float = 1e-8
     atol: float | tuple[float, ...] | None = None
-    method: Literal["auto", "dopri5", "rodas4"] = "auto"
+    method: Literal["auto", "tsit5", "dopri5", "rodas4"] = "auto"
     max_steps: int = 100_000
     first_step: float = 0.0
 
@@ -91,7 +93,13 @@ class SolverOptions:
 
     def is_stiff(self, stiff_default: bool) -> bool:
         """Whether to use the stiff method, given the model's ``stiff`` flag."""
-        return stiff_default if self.method == "auto" else solvers.METHODS[self.method]
+        return solvers.METHODS[self.resolve(stiff_default)]
+
+    def resolve(self, stiff_default: bool) -> str:
+        """The integrator to use, given the model's ``stiff`` flag (``"auto"`` resolved)."""
+        if self.method != "auto":
+            return self.method
+        return "rodas4" if stiff_default else "tsit5"
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ def solve(
         Initial time.
     options : SolverOptions, optional
         Tolerances and method (defaults: ``SolverOptions()`` with ``atol`` 1e-10 when unset;
-        ``"auto"`` means Dormand–Prince here).
+        ``"auto"`` means the Tsitouras 5(4) pair here).
     errors : {"raise", "coerce"}
         On failure, raise :class:`~cellkin.errors.ModelError` (default) or return the
         :class:`Solution` with its status.
@@ -179,12 +187,13 @@ def solve(
         raise ModelError(f"`errors` must be 'raise' or 'coerce', got {errors!r}")
     atol = options.atol_vector(y_start.size, 1e-10)
     states = np.empty((t_out.size, y_start.size))
+    rhs_address, jac_address, *_ = solvers.kernel_addresses(rhs, jac)
     status = int(
         solvers._solve_one_kernel()(
-            solvers.function_handle(rhs, solvers.RHS_TYPE),
-            solvers.function_handle(solvers._no_jacobian if jac is None else jac, solvers.JAC_TYPE),
+            solvers.METHOD_CODES[options.resolve(False)],
+            rhs_address,
+            jac_address,
             jac is not None,
-            options.is_stiff(False),
             float(t0),
             y_start,
             params,
@@ -223,7 +232,7 @@ class ODEModel(Model):
        at each and passes the phase index to ``rhs``;
     6. optionally ``jacobian`` — ``njit`` ``jacobian(t, y, p, phase, jac)`` (∂f/∂y), used by
        the stiff solver instead of finite differences;
-    7. ``stiff`` (chooses Rodas4 over Dormand–Prince by default) and ``default_atol``
+    7. ``stiff`` (chooses Rodas4 over the explicit Tsitouras pair by default) and ``default_atol``
        (scalar or one per state, in state units).
 
     The kernels must run both compiled and as plain Python on NumPy arrays (``.py_func``),
@@ -235,8 +244,9 @@ class ODEModel(Model):
         Relative tolerance of the integrator (default 1e-8).
     atol : float or sequence of float, optional
         Absolute tolerance, scalar or per state; default ``default_atol`` of the model.
-    method : {"auto", "dopri5", "rodas4"}
-        Integrator; ``"auto"`` follows the model's ``stiff`` flag.
+    method : {"auto", "tsit5", "dopri5", "rodas4"}
+        Integrator; ``"auto"`` follows the model's ``stiff`` flag (Rodas4 for stiff models,
+        the Tsitouras 5(4) pair otherwise).
     max_steps : int
         Step budget per trajectory; a subject that exhausts it gets status 1 and NaN rows.
     """
@@ -258,7 +268,7 @@ class ODEModel(Model):
         *,
         rtol: float = 1e-8,
         atol: float | Sequence[float] | None = None,
-        method: Literal["auto", "dopri5", "rodas4"] = "auto",
+        method: Literal["auto", "tsit5", "dopri5", "rodas4"] = "auto",
         max_steps: int = 100_000,
     ) -> None:
         atol_value = None if atol is None else (atol if np.ndim(atol) == 0 else tuple(atol))
@@ -308,8 +318,8 @@ class ODEModel(Model):
 
     @property
     def method(self) -> str:
-        """The integrator this instance uses (``"dopri5"`` or ``"rodas4"``)."""
-        return "rodas4" if self.options.is_stiff(self.stiff) else "dopri5"
+        """The integrator this instance uses (``"tsit5"``, ``"dopri5"`` or ``"rodas4"``)."""
+        return self.options.resolve(self.stiff)
 
     @property
     def state_table(self) -> pd.DataFrame:
@@ -346,25 +356,15 @@ class ODEModel(Model):
         return self._run(t, param_matrix, out, None, parallel=False)
 
     @classmethod
-    def _handles(cls) -> tuple[Any, ...]:
-        """The model's kernels as first-class function handles (resolved once per class)."""
-        handles = cls.__dict__.get("_function_handles")
-        if handles is None:
-            handles = (
-                solvers.function_handle(cls.rhs, solvers.RHS_TYPE),
-                solvers.function_handle(
-                    solvers._no_jacobian if cls.jacobian is None else cls.jacobian,
-                    solvers.JAC_TYPE,
-                ),
-                solvers.function_handle(cls.initial_state, solvers.INIT_TYPE),
-                solvers.function_handle(cls.observe, solvers.OBSERVE_TYPE),
-                solvers.function_handle(
-                    solvers._no_breakpoints if cls.breakpoints is None else cls.breakpoints,
-                    solvers.BREAKPOINTS_TYPE,
-                ),
+    def _addresses(cls) -> tuple[int, ...]:
+        """Native addresses of the model's kernels (resolved once per class)."""
+        addresses = cls.__dict__.get("_kernel_addresses")
+        if addresses is None:
+            addresses = solvers.kernel_addresses(
+                cls.rhs, cls.jacobian, cls.initial_state, cls.observe, cls.breakpoints
             )
-            cls._function_handles = handles
-        return handles
+            cls._kernel_addresses = addresses
+        return addresses
 
     def _run(
         self,
@@ -387,15 +387,15 @@ class ODEModel(Model):
         keep = np.empty(
             (n_subjects, t_after.size, self.n_states) if states is not None else (0,) * 3
         )
-        rhs, jac, init, observe, breakpoints = self._handles()
+        rhs, jac, init, observe, breakpoints = self._addresses()
         if parallel is None:
             parallel = n_subjects >= _PARALLEL_FROM
         kernel = solvers.population_kernel(parallel=parallel)
         status = kernel(
+            solvers.METHOD_CODES[self.method],
             rhs,
             jac,
             self.jacobian is not None,
-            self.options.is_stiff(self.stiff),
             init,
             observe,
             breakpoints,
@@ -410,6 +410,7 @@ class ODEModel(Model):
             int(self.options.max_steps),
             observed,
             keep,
+            numba.get_num_threads(),
         )
         out[:, order[~before]] = observed
         if states is not None:

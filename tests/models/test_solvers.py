@@ -11,6 +11,7 @@ imported by path); only they compile per run, the solver kernels load from numba
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -23,11 +24,11 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 
 from cellkin.errors import ModelError
-from cellkin.models import ODEModel, ParamSpec
+from cellkin.models import ODEModel, ParamSpec, _erk
 from cellkin.models import solvers as kernels
 from cellkin.models.ode import SolverOptions, solve
 
-METHODS = ["dopri5", "rodas4"]
+METHODS = ["tsit5", "dopri5", "rodas4"]
 
 
 @numba.njit
@@ -144,7 +145,7 @@ def test_error_decreases_with_tolerance(method):
 @pytest.mark.parametrize("rtol", [1e-6, 1e-10])
 def test_dense_output_between_steps(method, rtol):
     """2001 output times, far more than steps: the continuous extension is as accurate as
-    the step ends (DOPRI5's interpolant is of order 4, Rodas4's of order 3)."""
+    the step ends (the explicit pairs' interpolants are of order 4, Rodas4's of order 3)."""
     fine = np.linspace(0.0, 20.0, 2001)
     options = SolverOptions(rtol=rtol, atol=rtol * 1e-3, method=method)
     dense = solve(_decay_chain, fine, [1.0, 0.0], [0.5, 0.1], options=options).y
@@ -161,6 +162,172 @@ def test_outputs_at_the_start_and_repeated_times():
     np.testing.assert_array_equal(result.y[2], result.y[3])
     shifted = solve(_decay_chain, [2.0, 7.0], [1.0, 0.0], [0.5, 0.1], t0=2.0)
     np.testing.assert_allclose(shifted.y[1], _decay_chain_exact(5.0)[0], rtol=1e-7)
+
+
+# ---------------------------------------------------------------- explicit Runge–Kutta pairs
+PAIRS = {
+    "tsit5": (_erk.TSIT5_C, _erk.TSIT5_A, _erk.TSIT5_E, _erk.TSIT5_B),
+    "dopri5": (_erk.DOPRI5_C, _erk.DOPRI5_A, _erk.DOPRI5_E, _erk.DOPRI5_B),
+}
+
+
+def _trees(a, c):
+    """Elementary weights Φ(t) and densities γ(t) of the rooted trees t of order 1-5."""
+    e, ac = np.ones_like(c), a @ c
+    ac2, aac = a @ c**2, a @ ac
+    return {
+        1: [(e, 1)],
+        2: [(c, 2)],
+        3: [(c**2, 3), (ac, 6)],
+        4: [(c**3, 4), (c * ac, 8), (ac2, 12), (aac, 24)],
+        5: [(c**4, 5), (c**2 * ac, 10), (c * ac2, 15), (c * aac, 30), (ac**2, 20),
+            (a @ c**3, 20), (a @ (c * ac), 40), (a @ ac2, 60), (a @ aac, 120)],
+    }  # fmt: skip
+
+
+def _dense_weights(bd, theta):
+    """b_m(θ) for each θ (rows)."""
+    return np.power.outer(np.atleast_1d(theta), np.arange(1, 5)) @ bd.T
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_pair_satisfies_its_order_conditions(pair):
+    c, a, e, bd = PAIRS[pair]
+    b, b_hat = a[-1], a[-1] - e
+    trees = _trees(a, c)
+    assert not np.triu(a).any()  # explicit
+    np.testing.assert_allclose(a.sum(axis=1), c, rtol=0, atol=1e-15)
+    for order, conditions in trees.items():
+        for phi, gamma in conditions:
+            assert abs(b @ phi - 1 / gamma) < 4e-15  # fifth order
+            if order <= 4:
+                assert abs(b_hat @ phi - 1 / gamma) < 4e-15  # embedded fourth order
+    # the embedded solution is of order 4, not 5 (else the error estimate would vanish)
+    assert max(abs(b_hat @ phi - 1 / gamma) for phi, gamma in trees[5]) > 1e-4
+    # continuous extension: order 4 for every θ, y(θ=1) = y1, C¹ at both ends
+    theta = np.linspace(0.0, 1.0, 21)
+    weights = _dense_weights(bd, theta)
+    for order in range(1, 5):
+        for phi, gamma in trees[order]:
+            np.testing.assert_allclose(weights @ phi, theta**order / gamma, rtol=0, atol=5e-14)
+    np.testing.assert_allclose(bd.sum(axis=1), b, rtol=0, atol=5e-14)
+    np.testing.assert_array_equal(bd[:, 0], np.eye(7)[0])  # b_m'(0) = δ_m1
+    slope = bd @ [1.0, 2.0, 3.0, 4.0]  # coefficients up to ~90: rounding ~4 ulp of 4 × 90
+    np.testing.assert_allclose(slope, np.eye(7)[6], rtol=0, atol=2e-13)
+
+
+def _fifth_order_defect(a, c, bd):
+    """∫₀¹ Σ_t (Σ_m b_m(θ) Φ_m(t) − θ⁵/γ(t))² dθ over the fifth-order trees (Gauss–Legendre)."""
+    nodes, w = np.polynomial.legendre.leggauss(8)
+    theta = 0.5 * (nodes + 1.0)
+    weights = _dense_weights(bd, theta)
+    return sum(0.5 * w @ (weights @ phi - theta**5 / gamma) ** 2 for phi, gamma in _trees(a, c)[5])
+
+
+def test_tsit5_dense_output_is_the_stated_optimum():
+    """The one free parameter of the C¹ order-4 extension minimises the fifth-order defect."""
+    c, a, _, bd = PAIRS["tsit5"]
+    # the constraints on the 28 coefficients are linear: their null space is one direction
+    rows = []
+    for order in range(1, 5):
+        for phi, _gamma in _trees(a, c)[order]:
+            for q in range(4):
+                rows.append(np.outer(phi, np.eye(4)[q]).ravel())
+    for m in range(7):
+        for derivative_weights in (np.ones(4), np.eye(4)[0], np.arange(1.0, 5.0)):
+            rows.append(np.outer(np.eye(7)[m], derivative_weights).ravel())
+    _, singular, vt = np.linalg.svd(np.array(rows))
+    null = vt[int((singular > 1e-10 * singular[0]).sum()) :]
+    assert null.shape[0] == 1
+    direction = null[0].reshape(7, 4)
+    best = _fifth_order_defect(a, c, bd)
+    # the defect is quadratic along the free direction: no first-order term at the optimum
+    up, down = (_fifth_order_defect(a, c, bd + step * direction) - best for step in (10, -10))
+    assert up > 0 and down > 0 and abs(up - down) < 1e-3 * (up + down)
+    assert best < 2.5e-6  # ten times below the minimum-norm choice of the free parameter
+
+
+def _rk_fixed(pair, matrix, y0, h, n_steps, weights=None):
+    """n fixed steps of the pair's tableau on y' = M y (NumPy, independent of the kernels)."""
+    a = PAIRS[pair][1]
+    weights = a[-1] if weights is None else weights
+    y = np.array(y0, dtype=float)
+    for _ in range(n_steps):
+        k = np.zeros((7, y.size))
+        for s in range(7):
+            k[s] = matrix @ (y + h * a[s, :s] @ k[:s])
+        y = y + h * weights @ k
+    return y
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_pair_converges_with_orders_5_and_4_on_a_linear_system(pair):
+    """Global error at T = 2 on y' = M y (complex eigenvalues −1 ± 2i) against expm."""
+    _, a, e, bd = PAIRS[pair]
+    matrix = np.array([[-1.0, 2.0], [-2.0, -1.0]])
+    y0, end = np.array([1.0, 0.5]), 2.0
+    exact = expm(matrix * end) @ y0
+    for weights, order in ((a[-1], 5), (a[-1] - e, 4)):
+        errors = [np.abs(_rk_fixed(pair, matrix, y0, end / n, n, weights) - exact).max()
+                  for n in (20, 40, 80)]  # fmt: skip
+        observed = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+        np.testing.assert_allclose(observed, order, atol=0.25)
+    # dense output at θ = 0.4 of one step: local error O(h^5) (order 4)
+    errors = []
+    for h in (0.1, 0.05, 0.025):
+        k = np.zeros((7, 2))
+        for s in range(7):
+            k[s] = matrix @ (y0 + h * a[s, :s] @ k[:s])
+        middle = y0 + h * _dense_weights(bd, 0.4)[0] @ k
+        errors.append(np.abs(middle - expm(matrix * 0.4 * h) @ y0).max())
+    observed = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    np.testing.assert_allclose(observed, 5.0, atol=0.3)
+
+
+def _steps(rhs, t, y0, p, options):
+    """Steps the kernel takes (accepted + rejected): the smallest `max_steps` that succeeds."""
+    low, high = 1, 100_000
+    while low < high:
+        middle = (low + high) // 2
+        budget = dataclasses.replace(options, max_steps=middle)
+        if solve(rhs, t, y0, p, options=budget, errors="coerce").success:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@pytest.mark.parametrize("method", ["tsit5", "dopri5"])
+def test_step_counts_follow_the_order_of_the_error_estimate(method):
+    """Steps grow like rtol^(-1/5) (error estimate of order 4); no runaway rejections."""
+    t = np.array([0.0, 20.0])
+    steps = [_steps(_decay_chain, t, [1.0, 0.0], [0.5, 0.1],
+                    SolverOptions(rtol=rtol, atol=rtol * 1e-3, method=method))
+             for rtol in (1e-4, 1e-6, 1e-8, 1e-10)]  # fmt: skip
+    assert 5 <= steps[0] <= 40, steps
+    growth = np.array(steps[1:]) / np.array(steps[:-1])  # per factor 100 in rtol: 100^(1/5)
+    assert ((growth > 1.8) & (growth < 3.3)).all(), steps
+
+
+def test_tsit5_takes_fewer_steps_than_dopri5_at_equal_accuracy():
+    """On the Kimmel model at rtol 1e-6 (the population benchmark's setting)."""
+    from cellkin.models.kimmel import Kimmel2021
+
+    model = Kimmel2021()
+    p = model.param_vector()
+    y0 = np.empty(model.n_states)
+    Kimmel2021.initial_state(p, y0)
+    t = np.linspace(0.0, 365.0, 60)
+    reference = solve_ivp(lambda time, y: model.derivative(time, y), (0.0, 365.0), y0,
+                          method="DOP853", rtol=1e-13, atol=1e-16, t_eval=t).y.T  # fmt: skip
+    steps, errors = {}, {}
+    for method in ("tsit5", "dopri5"):
+        options = SolverOptions(rtol=1e-6, atol=(1e-7, 1e-9, 1e-7), method=method)
+        steps[method] = _steps(Kimmel2021.rhs, t, y0, p, options)
+        ours = solve(Kimmel2021.rhs, t, y0, p, options=options).y
+        errors[method] = np.abs(ours[:, 1] - reference[:, 1]).max() / reference[:, 1].max()
+    assert steps["tsit5"] < 0.95 * steps["dopri5"], steps
+    assert errors["tsit5"] < 3 * errors["dopri5"] and errors["tsit5"] < 1e-5, errors
 
 
 # ---------------------------------------------------------------- stiff references
@@ -230,6 +397,21 @@ def test_failures_become_status_codes():
     assert nan.message == kernels.STATUS_MESSAGES[kernels.STATUS_NONFINITE]
     bad_start = solve(_decay_chain, [1.0], [np.nan, 0.0], [0.5, 0.1], errors="coerce")
     assert bad_start.status == kernels.STATUS_BAD_INITIAL
+
+
+@numba.njit
+def _divide_by_parameter(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = 1.0 / p[0]  # numba raises ZeroDivisionError when p[0] == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_right_hand_side_that_raises_becomes_a_status_code(method):
+    options = SolverOptions(method=method)
+    fine = solve(_divide_by_parameter, [0.0, 1.0], [1.0], [2.0], options=options)
+    np.testing.assert_allclose(fine.y[:, 0], [1.0, 1.5], rtol=1e-12)
+    failed = solve(_divide_by_parameter, [0.0, 1.0], [1.0], [0.0], options=options,
+                   errors="coerce")  # fmt: skip
+    assert failed.status == kernels.STATUS_NONFINITE and np.isnan(failed.y[1]).all()
 
 
 @pytest.mark.parametrize(
@@ -325,13 +507,67 @@ def test_a_failing_subject_never_poisons_the_others():
         model.simulate(t, {"flag": 7.0})
 
 
+@numba.njit
+def _fragile_start(p, y0):  # pragma: no cover - compiled
+    y0[0] = 1.0 + 0.0 / (p[1] - 2.0)  # ZeroDivisionError when flag == 2
+    return 0
+
+
+@numba.njit
+def _fragile_observe(y, p):  # pragma: no cover - compiled
+    return y[0] + 0.0 / (p[1] - 3.0)  # ZeroDivisionError when flag == 3
+
+
+class _Fragile(_Growth):
+    """Exponential growth whose start and observation raise for some flags. doi:10.0000/none
+
+    .. math:: y' = k y
+    """
+
+    name = "test_fragile"
+    initial_state = staticmethod(_fragile_start)
+    observe = staticmethod(_fragile_observe)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_model_functions_that_raise_fail_only_their_subject(parallel):
+    model = _Fragile()
+    table = np.column_stack([np.full(12, 0.1), np.ones(12)])
+    table[4, 1], table[9, 1] = 2.0, 3.0
+    t = np.array([0.0, 1.0, 10.0])
+    out = np.empty((12, 3))
+    status = model._run(t, table, out, None, parallel=parallel)
+    assert status[4] == status[9] == kernels.STATUS_MODEL_ERROR
+    assert np.isnan(out[[4, 9]]).all()
+    good = np.ones(12, dtype=bool)
+    good[[4, 9]] = False
+    assert (status[good] == 0).all()
+    np.testing.assert_allclose(out[good], np.exp(np.outer(table[good, 0], t)), rtol=1e-7)
+
+
+def test_parallel_blocks_equal_the_serial_kernel():
+    """37 subjects split into uneven blocks of threads: identical states and levels."""
+    model = _Growth(rtol=1e-9)
+    table = np.column_stack([np.linspace(-0.5, 0.5, 37), np.ones(37)])
+    t = np.linspace(0.0, 5.0, 11)
+    results = []
+    for parallel in (True, False):
+        out, states = np.empty((37, 11)), np.empty((37, 11, 1))
+        assert (model._run(t, table, out, states, parallel=parallel) == 0).all()
+        results.append((out, states))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_allclose(results[0][0], np.exp(np.outer(table[:, 0], t)), rtol=1e-7)
+
+
 def test_states_and_options_api():
     model = _Growth(rtol=1e-10, atol=1e-12)
     states = model.simulate_states([-1.0, 0.0, 2.0])
     assert np.isnan(states[0]).all()
     np.testing.assert_allclose(states[1:, 0], [1.0, math.exp(0.2)], rtol=1e-9)
     assert model.simulate([-1.0])[0] == 0.0
-    assert model.method == "dopri5" and model.with_options(method="rodas4").method == "rodas4"
+    assert model.method == "tsit5" and model.with_options(method="rodas4").method == "rodas4"
+    assert model.with_options(method="dopri5").method == "dopri5"
     assert model.with_options(rtol=1e-6).options.atol == 1e-12
     np.testing.assert_allclose(model.derivative(0.0, [2.0]), [0.2])
     assert list(model.state_table["state"]) == ["y"]
