@@ -398,7 +398,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = study_report(
         inputs,
         title=args.title,
-        command="cellkin " + " ".join(sys.argv[1:]) if sys.argv[1:] else "",
+        command=" ".join(["cellkin", *args.argv]),
         model=args.model,
         auc_method=args.auc_method,
         blq_rule=args.blq_rule,
@@ -621,7 +621,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the report shows the command line that made it
     if args.command is None:
         parser.print_help()
         return 0

@@ -30,6 +30,7 @@ def test_report_from_files(tmp_path, capsys):
     assert "wrote" in text and "Endpoints" in text
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "kinetics_export.csv" in html and "Synthetic data" not in html
+    assert "cellkin report " in html and "--starts 1" in html  # the command that made it
 
 
 def test_report_bad_input_is_one_line(tmp_path, capsys):
