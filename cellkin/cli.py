@@ -86,22 +86,6 @@ _SUBCOMMAND_EXAMPLES = {
 }
 
 
-def _kinetics_summary(kinetics: pd.DataFrame) -> pd.DataFrame:
-    grouped = kinetics.groupby(["assay", "unit"], sort=True)
-    return pd.DataFrame(
-        {
-            "subjects": grouped["subject"].nunique(),
-            "samples": grouped.size(),
-            "blq_pct": grouped["blq"].mean().mul(100).round(1),
-            "lloq_min": grouped["lloq"].min(),
-            "lloq_max": grouped["lloq"].max(),
-            "first_day": grouped["time"].min(),
-            "last_day": grouped["time"].max(),
-            "max_value": grouped["value"].max(),
-        }
-    ).reset_index()
-
-
 def _subjects_summary(subjects: pd.DataFrame) -> pd.DataFrame:
     by = "dose_level" if "dose_level" in subjects else "dose"
     summary = subjects.groupby(by, sort=True).agg(subjects=("subject", "size"))
@@ -122,6 +106,8 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from cellkin.report.inputs import identify_table, kinetics_summary
+
     if args.example:
         from cellkin.datasets import load_example
 
@@ -142,8 +128,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         }
         paths = {name: getattr(args, name) for name in readers if getattr(args, name)}
         for path in args.files:
-            from cellkin.report.inputs import identify_table
-
             name = identify_table(path)
             if name in paths:
                 raise DataError(f"{path}: a second {name} table (the first is {paths[name]})")
@@ -155,7 +139,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name, table in tables.items():
         print(f"\n{name}: {len(table)} rows, {table['subject'].nunique()} subjects — valid")
         if name == "kinetics":
-            print(_kinetics_summary(table).to_string(index=False))
+            print(kinetics_summary(table).to_string(index=False))
         elif name == "subjects":
             print(_subjects_summary(table).to_string(index=False))
     return 0
@@ -427,6 +411,42 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    """The study-table options shared by ``validate`` and ``report``."""
+    parser.add_argument("--kinetics", metavar="FILE", help="qPCR/flow samples (CSV/Excel/parquet)")
+    parser.add_argument("--subjects", metavar="FILE", help="one row per subject")
+    parser.add_argument("--lesions", metavar="FILE", help="RECIST lesion measurements")
+    parser.add_argument("--adverse-events", metavar="FILE", dest="adverse_events",
+                        help="adverse events (CTCAE grades)")  # fmt: skip
+    parser.add_argument(
+        "--exclude-before",
+        type=float,
+        metavar="DAY",
+        help="exclude kinetics samples before this day (listed, not lost)",
+    )
+
+
+def _add_nca_options(parser: argparse.ArgumentParser) -> None:
+    """The NCA options shared by ``nca`` and ``report``."""
+    parser.add_argument("--auc-method", default="linear",
+                        choices=["linear", "linup-logdown", "log"])  # fmt: skip
+    parser.add_argument("--blq-rule", default="positional",
+                        choices=["positional", "zero", "lloq/2", "drop"])  # fmt: skip
+    parser.add_argument("--baseline", default="lloq",
+                        choices=["lloq", "lloq_only", "max_pre_infusion"])  # fmt: skip
+
+
+def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """The fit options shared by ``fit`` and ``report``."""
+    parser.add_argument("--model", default="stein2019", choices=models.available())
+    parser.add_argument("--error", default="log-additive", choices=["log-additive", "combined"])
+    parser.add_argument("--blq", default="m3", choices=["m3", "m1", "lloq/2"],
+                        help="BLQ method of the fits (default m3)")  # fmt: skip
+    parser.add_argument("--starts", type=_positive_int, default=4, help="starts per subject")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the multi-start design")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cellkin",
@@ -454,23 +474,7 @@ def _build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="*", metavar="FILES",
                           help="study tables, recognised by their columns")  # fmt: skip
     validate.add_argument("--example", action="store_true", help="use the bundled example study")
-    validate.add_argument(
-        "--kinetics", metavar="FILE", help="qPCR/flow samples (CSV/Excel/parquet)"
-    )
-    validate.add_argument("--subjects", metavar="FILE", help="one row per subject")
-    validate.add_argument("--lesions", metavar="FILE", help="RECIST lesion measurements")
-    validate.add_argument(
-        "--adverse-events",
-        metavar="FILE",
-        dest="adverse_events",
-        help="adverse events (CTCAE grades)",
-    )
-    validate.add_argument(
-        "--exclude-before",
-        type=float,
-        metavar="DAY",
-        help="exclude kinetics samples before this day (listed, not lost)",
-    )
+    _add_table_options(validate)
     validate.set_defaults(handler=_cmd_validate)
 
     nca = commands.add_parser(
@@ -488,13 +492,8 @@ def _build_parser() -> argparse.ArgumentParser:
     nca.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
     nca.add_argument("--long", action="store_true", help="write one row per metric")
     nca.add_argument("--intervals", default="0-28,0-84", help="AUC intervals, days")
-    nca.add_argument("--auc-method", default="linear",
-                     choices=["linear", "linup-logdown", "log"])  # fmt: skip
-    nca.add_argument("--blq-rule", default="positional",
-                     choices=["positional", "zero", "lloq/2", "drop"])  # fmt: skip
+    _add_nca_options(nca)
     nca.add_argument("--tbb-method", default="observed", choices=["observed", "interpolated"])
-    nca.add_argument("--baseline", default="lloq",
-                     choices=["lloq", "lloq_only", "max_pre_infusion"])  # fmt: skip
     nca.set_defaults(handler=_cmd_nca)
 
     simulate = commands.add_parser(
@@ -553,15 +552,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
     fit.add_argument("--example", action="store_true", help="use the bundled example study")
-    fit.add_argument("--model", default="stein2019", choices=models.available())
+    _add_fit_options(fit)
     fit.add_argument("--assay", action="append", metavar="ASSAY",
                      help="assay to fit (repeat or comma-separate for a joint fit; "
                      "default qpcr)")  # fmt: skip
     fit.add_argument("--subject", action="append", metavar="ID", help="fit only ID (repeatable)")
-    fit.add_argument("--error", default="log-additive", choices=["log-additive", "combined"])
-    fit.add_argument("--blq", default="m3", choices=["m3", "m1", "lloq/2"])
-    fit.add_argument("--starts", type=_positive_int, default=4, help="starts per subject")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the multi-start design")
     fit.add_argument("-o", "--output", metavar="DIR", help="output folder (default fit_MODEL)")
     fit.add_argument("--jobs", type=_positive_int, metavar="N",
                      help="worker processes (default: all CPUs; 1: in-process); with "
@@ -571,7 +566,6 @@ def _build_parser() -> argparse.ArgumentParser:
                      '"cellkin[dask]"); workers need cellkin installed')  # fmt: skip
     fit.add_argument("--checkpoint", metavar="FILE",
                      help="append finished subjects here; rerun to resume")  # fmt: skip
-    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     fit.add_argument("--plots", action="store_true", help="write DIR/plots/SUBJECT.png")
     fit.set_defaults(handler=_cmd_fit)
 
@@ -589,31 +583,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("files", nargs="*", metavar="FILES", help="study tables")
     report.add_argument("--example", action="store_true", help="use the bundled example study")
-    report.add_argument("--kinetics", metavar="FILE", help="qPCR/flow samples")
-    report.add_argument("--subjects", metavar="FILE", help="one row per subject")
-    report.add_argument("--lesions", metavar="FILE", help="RECIST lesion measurements")
-    report.add_argument("--adverse-events", metavar="FILE", dest="adverse_events",
-                        help="adverse events (CTCAE grades)")  # fmt: skip
-    report.add_argument("--exclude-before", type=float, metavar="DAY",
-                        help="exclude kinetics samples before this day (listed)")  # fmt: skip
+    _add_table_options(report)
     report.add_argument("-o", "--output", metavar="DIR", default="cellkin_report",
                         help="output folder (default cellkin_report)")  # fmt: skip
     report.add_argument("--title", default="CAR-T cellular kinetics study report")
-    report.add_argument("--model", default="stein2019", choices=models.available())
-    report.add_argument("--auc-method", default="linear",
-                        choices=["linear", "linup-logdown", "log"])  # fmt: skip
-    report.add_argument("--blq-rule", default="positional",
-                        choices=["positional", "zero", "lloq/2", "drop"])  # fmt: skip
-    report.add_argument("--baseline", default="lloq",
-                        choices=["lloq", "lloq_only", "max_pre_infusion"])  # fmt: skip
-    report.add_argument("--blq", default="m3", choices=["m3", "m1", "lloq/2"],
-                        help="BLQ method of the fits (default m3)")  # fmt: skip
-    report.add_argument("--error", default="log-additive", choices=["log-additive", "combined"])
-    report.add_argument("--starts", type=_positive_int, default=4, help="starts per subject")
-    report.add_argument("--seed", type=int, default=0, help="seed of fits and the VPC")
+    _add_fit_options(report)
+    _add_nca_options(report)
     report.add_argument("--jobs", type=_positive_int, metavar="N",
                         help="worker processes for the fits (default: all CPUs)")  # fmt: skip
-    report.add_argument("--no-progress", action="store_true", help="no progress bars")
     report.set_defaults(handler=_cmd_report)
     return parser
 

@@ -60,6 +60,11 @@ def _grid(figure: Any, ncols: int) -> list[Any]:
     return list(figure.subplots(1, ncols, squeeze=False)[0])
 
 
+def _fitted_assay(batch: Any) -> str:
+    """The reference assay of the batch's fits (the first fitted one)."""
+    return next(iter(batch.results.values())).assays[0] if batch.results else "qpcr"
+
+
 def _spaghetti(figure: Any, analysis: StudyAnalysis) -> None:
     kinetics = analysis.inputs.kinetics
     assays = list(dict.fromkeys(kinetics["assay"]))
@@ -86,7 +91,7 @@ def _diagnostics(figure: Any, analysis: StudyAnalysis) -> None:
 
 def _vpc(figure: Any, analysis: StudyAnalysis) -> None:
     batch = _need(analysis, "batch")
-    assay = next(iter(batch.results.values())).assays[0] if batch.results else "qpcr"
+    assay = _fitted_assay(batch)
     plot.vpc(batch, analysis.inputs.kinetics, assay=assay, seed=analysis.options["fit"]["seed"],
              ax=figure.add_subplot())  # fmt: skip
 
@@ -94,7 +99,7 @@ def _vpc(figure: Any, analysis: StudyAnalysis) -> None:
 def _agreement(figure: Any, analysis: StudyAnalysis) -> None:
     batch, nca = _need(analysis, "batch"), _need(analysis, "nca")
     metrics = ["cmax", "tmax", "auc_0_28", "time_back_to_baseline"]
-    assay = next(iter(batch.results.values())).assays[0] if batch.results else "qpcr"
+    assay = _fitted_assay(batch)
     for ax, metric in zip(_grid(figure, len(metrics)), metrics, strict=True):
         plot.metric_agreement(nca, batch.metrics, metric=metric, assay=assay, ax=ax)
 

@@ -19,7 +19,7 @@ import pandas as pd
 from cellkin import io
 from cellkin.errors import DataError
 
-__all__ = ["TABLES", "StudyInputs", "identify_table", "load_inputs", "sha256"]
+__all__ = ["TABLES", "StudyInputs", "identify_table", "kinetics_summary", "load_inputs", "sha256"]
 
 #: The tables a study report reads, in report order.
 TABLES = ("kinetics", "subjects", "lesions", "adverse_events")
@@ -208,3 +208,20 @@ def load_inputs(
         exclusions=exclusions,
         label=label or paths["kinetics"].stem,
     )
+
+
+def kinetics_summary(kinetics: pd.DataFrame) -> pd.DataFrame:
+    """Samples by assay: subjects, samples, % BLQ, LLOQ range, first/last day, max value."""
+    grouped = kinetics.groupby(["assay", "unit"], sort=True)
+    return pd.DataFrame(
+        {
+            "subjects": grouped["subject"].nunique(),
+            "samples": grouped.size(),
+            "blq_pct": grouped["blq"].mean().mul(100).round(1),
+            "lloq_min": grouped["lloq"].min(),
+            "lloq_max": grouped["lloq"].max(),
+            "first_day": grouped["time"].min(),
+            "last_day": grouped["time"].max(),
+            "max_value": grouped["value"].max(),
+        }
+    ).reset_index()

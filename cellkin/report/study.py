@@ -14,23 +14,9 @@ from cellkin._display import Summary
 from cellkin.report.analysis import StudyAnalysis, analyse_study, endpoint_overview
 from cellkin.report.figures import RenderedFigure, render_figures
 from cellkin.report.html import render_html, table_html
-from cellkin.report.inputs import StudyInputs
+from cellkin.report.inputs import StudyInputs, kinetics_summary
 
 __all__ = ["StudyReport", "study_report"]
-
-
-def _kinetics_summary(kinetics: pd.DataFrame) -> pd.DataFrame:
-    grouped = kinetics.groupby(["assay", "unit"], sort=False)
-    return pd.DataFrame(
-        {
-            "subjects": grouped["subject"].nunique(),
-            "samples": grouped.size(),
-            "blq_pct": grouped["blq"].mean().mul(100),
-            "lloq": grouped["lloq"].median(),
-            "first_day": grouped["time"].min(),
-            "last_day": grouped["time"].max(),
-        }
-    ).reset_index()
 
 
 def _slug(name: str) -> str:
@@ -145,7 +131,7 @@ def study_report(
     tables: dict[str, pd.DataFrame] = {
         "overview": endpoint_overview(analysis),
         "input_files": inputs.files,
-        "kinetics_summary": _kinetics_summary(inputs.kinetics),
+        "kinetics_summary": kinetics_summary(inputs.kinetics),
         "kinetics_exclusions": exclusions,
         **analysis.tables,
         "failures": failures,
