@@ -71,7 +71,8 @@ def build_parameter_table(
             "scale": layout.scales,
             "fixed": ~free,
             "description": layout.descriptions,
-        }
+        },
+        copy=False,  # every array above is new; skips pandas' consolidating copy
     )
 
 

@@ -83,7 +83,7 @@ def _data_table(
     columns["used"] = used
     columns["prediction"] = _scatter(used, prediction)
     columns["residual"] = _scatter(used, residual)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # every column above is a new array
 
 
 def _scatter(used: np.ndarray, values: np.ndarray | None) -> np.ndarray:

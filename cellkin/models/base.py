@@ -21,12 +21,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import numba
 import numpy as np
 import pandas as pd
 
 from cellkin.errors import ModelError
 
 __all__ = ["Model", "ParamSpec"]
+
+
+@numba.njit(cache=True)
+def _first_outside(matrix, lower, upper):  # pragma: no cover - compiled
+    """``(row, column)`` of the first value that is not finite or outside its column's
+    ``[lower, upper]``, or ``(-1, -1)``: one pass, no temporaries (a population of 10^6
+    subjects is checked in milliseconds)."""
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            value = matrix[i, j]
+            if not (math.isfinite(value) and lower[j] <= value <= upper[j]):
+                return i, j
+    return -1, -1
+
 
 Scale = Literal["log", "logit", "linear"]
 _SCALES = ("log", "logit", "linear")
@@ -247,7 +262,11 @@ class Model:
         return matrix
 
     def _check_values(self, matrix: np.ndarray, subjects: pd.Series | None) -> None:
-        for j, spec in enumerate(self.params):
+        lower = np.array([spec.lower for spec in self.params], dtype=np.float64)
+        upper = np.array([spec.upper for spec in self.params], dtype=np.float64)
+        if _first_outside(matrix, lower, upper)[0] < 0:
+            return
+        for j, spec in enumerate(self.params):  # the error names the first bad column
             column = matrix[:, j]
             bad = ~(np.isfinite(column) & (column >= spec.lower) & (column <= spec.upper))
             if bad.any():

@@ -231,6 +231,27 @@ def test_bad_parameter_table_names_the_subject():
         STEIN.simulate_many([1.0], np.ones((2, 5)))
 
 
+def test_population_bounds_check_finds_every_kind_of_bad_value():
+    """The compiled one-pass check against the plain NumPy rule (finite, lower ≤ x ≤ upper):
+    values exactly on a bound pass; NaN, ±inf and values just outside fail, wherever they
+    sit in a large table, and the error names the first bad row of the first bad column."""
+    rng = np.random.default_rng(7)
+    lower = np.array([spec.lower for spec in STEIN.params])
+    upper = np.array([spec.upper for spec in STEIN.params])
+    good = np.exp(rng.uniform(np.log(lower), np.log(np.minimum(upper, 1e6)), size=(20_000, 6)))
+    good[0], good[1] = lower, upper  # on the bounds: allowed
+    STEIN.param_matrix(good)
+    for column, bad in [(0, np.nan), (1, np.inf), (2, -np.inf), (3, np.nextafter(upper[3], 9e9)),
+                        (5, np.nextafter(lower[5], 0.0))]:  # fmt: skip
+        table = good.copy()
+        table[[19_990, 15_000], column] = bad
+        assert not (np.isfinite(table) & (table >= lower) & (table <= upper)).all()
+        with pytest.raises(
+            ModelError, match=rf"`{STEIN.param_names[column]}` .*row 15000, 2 value"
+        ):
+            STEIN.simulate_many([1.0], table)
+
+
 def test_bad_times_raise():
     with pytest.raises(ModelError, match="finite"):
         STEIN.simulate([1.0, np.inf])
