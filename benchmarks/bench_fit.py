@@ -1,7 +1,7 @@
 """Fitting benchmark: cellkin.fit / fit_all against hand-written lmfit + SciPy solve_ivp.
 
-    python benchmarks/bench_fit.py                 # single fits; batches of 1 ... 1,000
-    python benchmarks/bench_fit.py --full          # ... and a 10,000-subject batch
+    python benchmarks/bench_fit.py                 # single fits; batches of 1 ... 10,000
+    python benchmarks/bench_fit.py --max-n 1000    # batches up to 1,000 subjects only
     python benchmarks/bench_fit.py --smoke         # CI size (< 15 s once numba caches are warm)
     python benchmarks/bench_fit.py --json out.json # also write the records as JSON
 
@@ -21,7 +21,7 @@ scale, ~15 quantifiable samples each):
    like-for-like ratio), and of the peer (on 10 subjects: ~1 s each);
 2. **batch** — wall time of ``fit_all`` with its defaults (M3, metrics with 1,000-draw CIs,
    the default pool of 2 worker processes, which each call starts and shuts down) at n = 1,
-   10, 100, 1,000 (and 10,000 with ``--full``; goals ≤ 10 s and ≤ 100 s), in this order and in
+   10, 100, 1,000 and 10,000 (goals ≤ 10 s and ≤ 100 s), in this order and in
    one process, as a user's session would: the first call (n = 1) also starts cellkin's fork
    server (a fresh interpreter importing cellkin once, 2–4 s), later calls fork their workers
    from it. The peer's batch time is extrapolated from its median per-subject time, as
@@ -238,19 +238,21 @@ def table(records: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="CI size")
-    parser.add_argument("--full", action="store_true", help="add the 10,000-subject batch")
+    parser.add_argument(
+        "--max-n", type=int, default=10_000, metavar="N", help="largest batch (default 10,000)"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the records as JSON")
     args = parser.parse_args()
     if args.smoke:
         n_ours, n_peer, repeats, sizes = 10, 1, 2, [1, 10]
     else:
         n_ours, n_peer, repeats = 100, 10, 3
-        sizes = [1, 10, 100, 1000, *([10_000] if args.full else [])]
+        sizes = [n for n in (1, 10, 100, 1000, 10_000) if n <= args.max_n]
     trial = make_trial(max(n_ours, *sizes))
     records = single_fits(trial, n_ours, n_peer, repeats)
     records.append(cpu_cost(trial, sizes[-1] if args.smoke else 200, records[0]["peer_s"]))
     records += batches(trial, sizes, records[0]["peer_s"])
-    label = "smoke" if args.smoke else ("full" if args.full else "default")
+    label = "smoke" if args.smoke else f"batches up to {sizes[-1]:,} subjects"
     print(f"# Fitting benchmark ({label})\n")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; python "

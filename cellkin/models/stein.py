@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from cellkin.errors import ModelError
+from cellkin.models._vexp import vexp
 from cellkin.models.base import Model, ParamSpec
 
 __all__ = ["Stein2019", "Stein2019Lag"]
@@ -31,36 +32,17 @@ __all__ = ["Stein2019", "Stein2019Lag"]
 STATUS_TLAG_NOT_BEFORE_TMAX = 1
 
 
-@numba.njit(cache=True, fastmath=False)
-def _stein_level(
-    t: float,
-    cmax: float,
-    tmax: float,
-    foldx: float,
-    alpha: float,
-    fb: float,
-    beta: float,
-    tlag: float,
-) -> float:  # pragma: no cover - compiled
-    """Stein closed form at one time (``tlag = 0`` gives Stein 2019)."""
-    if t < 0.0:
-        return 0.0
-    c0 = cmax / foldx
-    if t < tlag:
-        return c0
-    if t < tmax:
-        rho = math.log(foldx) / (tmax - tlag)
-        return c0 * math.exp(rho * (t - tlag))
-    elapsed = t - tmax
-    return cmax * ((1.0 - fb) * math.exp(-alpha * elapsed) + fb * math.exp(-beta * elapsed))
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"contract"})
 def _stein_fill(t, p, out):  # pragma: no cover - compiled
     """Fill one subject's row (``p``: cmax..beta[, tlag]); returns its status.
 
-    The same closed form as :func:`_stein_level`, with the per-subject constants (C0, the
-    expansion rate, the two phase amplitudes) computed once instead of at every time.
+    ``C(t) = 0`` before infusion, ``C0 = Cmax/foldx`` until ``tlag``,
+    ``C0·exp(ρ(t − tlag))`` with ``ρ = ln(foldx)/(Tmax − tlag)`` until Tmax, then
+    ``Cmax·((1 − FB)·e^{−α(t−Tmax)} + FB·e^{−β(t−Tmax)})``. The per-subject constants are
+    computed once; the loop over times has no branches and no calls (both exponentials are
+    always evaluated, on clamped arguments, and the phase is a select), so that LLVM
+    vectorises it with :func:`~cellkin.models._vexp.vexp` — about 2× the speed of a
+    branching loop around ``math.exp``.
     """
     cmax, tmax, foldx, alpha, fb, beta = p[0], p[1], p[2], p[3], p[4], p[5]
     tlag = p[6] if p.shape[0] > 6 else 0.0
@@ -72,15 +54,12 @@ def _stein_fill(t, p, out):  # pragma: no cover - compiled
     slow = cmax * fb
     for j in range(t.shape[0]):
         tj = t[j]
-        if tj >= tmax:
-            elapsed = tj - tmax
-            out[j] = fast * math.exp(-alpha * elapsed) + slow * math.exp(-beta * elapsed)
-        elif tj >= tlag:
-            out[j] = c0 * math.exp(rho * (tj - tlag))
-        elif tj >= 0.0:
-            out[j] = c0
-        else:
-            out[j] = 0.0
+        declining = tj >= tmax
+        elapsed = max(tj - tmax, 0.0)
+        first = vexp(-alpha * elapsed if declining else rho * max(tj - tlag, 0.0))
+        second = vexp(-beta * elapsed)
+        level = fast * first + slow * second if declining else c0 * first
+        out[j] = level if tj >= 0.0 else 0.0
     return 0
 
 
