@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_stream.py                 # n = 10^4, 10^5, 10^6 (+ Kimmel 10^5)
+    python benchmarks/bench_stream.py                 # n = 10^4, 10^5, 10^6 (+ Kimmel 10^5, 10^6)
     python benchmarks/bench_stream.py --smoke         # CI-sized (< 15 s)
     python benchmarks/bench_stream.py --json out.json # also write the records as JSON
 
@@ -11,8 +11,8 @@ Workloads, 60 sampling days (1 to 365):
 1. **Stein 2019 closed form** (published variability), ``cellkin.simulate.simulate_population``
    with ``chunk_size`` 50,000, written to parquet (wide layout: one row per patient) with the
    per-time summary (mean, 5th/50th/95th percentiles), at n = 10^4, 10^5, 10^6.
-2. **Kimmel 2021 ODE** (Dormand–Prince, rtol 1e-6; 30 % log-normal variability on the seven
-   fitted parameters) at n = 10^5 (10^3 in smoke mode).
+2. **Kimmel 2021 ODE** (Tsitouras 5(4), rtol 1e-6; 30 % log-normal variability on the seven
+   fitted parameters) at n = 10^5 and 10^6 (10^3 in smoke mode).
 
 The peer is what a user would write without streaming, on the same model kernel: the whole
 population at once (``virtual_population`` + ``simulate_many``), one pandas DataFrame written
