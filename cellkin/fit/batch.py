@@ -64,7 +64,8 @@ _PARAM_COLUMNS = (
     "success"
 ).split()
 _STATISTIC_COLUMNS = (
-    "subject model error blq minus2ll aic bic n_obs n_censored n_free success message warnings"
+    "subject model error blq minus2ll aic bic n_obs n_censored n_free success message at_bounds "
+    "warnings"
 ).split()
 _METRIC_COLUMNS = ["subject", "assay", "success"]
 _NOT_OPTIONS = ("kinetics", "model", "subject")
@@ -376,6 +377,7 @@ def _statistics_table(fitted: Sequence[_Outcome]) -> pd.DataFrame:
                        ("bic", float), ("n_obs", np.int64), ("n_censored", np.int64),
                        ("n_free", np.int64), ("success", bool), ("message", object)):  # fmt: skip
         columns[name] = np.array([getattr(r, name) for r in results], dtype=kind)
+    columns["at_bounds"] = np.array([", ".join(r.at_bounds) for r in results], dtype=object)  # type: ignore[union-attr]
     columns["warnings"] = np.array([o.warnings for o in fitted], dtype=object)
     return pd.DataFrame(columns)
 
@@ -418,8 +420,10 @@ class BatchFit:
         ``<metric>_ci_upper`` (see :meth:`cellkin.fit.FitResult.metrics`), plus ``success``.
     statistics : DataFrame
         One row per fitted subject: ``subject, model, error, blq, minus2ll, aic, bic, n_obs,
-        n_censored, n_free, success, message, warnings`` (``warnings``: the warnings its fit
-        and metrics emitted, ``"; "``-joined, empty when none).
+        n_censored, n_free, success, message, at_bounds, warnings`` (``at_bounds``: the
+        parameters estimated on a bound, see :attr:`cellkin.fit.FitResult.at_bounds`;
+        ``warnings``: the warnings its fit and metrics emitted, ``"; "``-joined; both empty
+        when none).
     failures : DataFrame
         ``subject, stage, reason``, one row per problem, stages in :data:`FAILURE_STAGES`:
         ``validate`` (the subject's samples are invalid or absent), ``fit`` (the fit raised,
@@ -447,7 +451,8 @@ class BatchFit:
     @property
     def counts(self) -> dict[str, int]:
         """Numbers of subjects: input, fitted, converged, not converged, failed (no fit),
-        and with failed metrics."""
+        with failed metrics, and fitted with a parameter estimated on a bound
+        (:attr:`cellkin.fit.FitResult.at_bounds`)."""
         fitted = set(self.statistics["subject"])
         converged = int(self.statistics["success"].astype(bool).sum())
         stages = self.failures.groupby("stage")["subject"].nunique()
@@ -458,6 +463,7 @@ class BatchFit:
             "not_converged": len(fitted) - converged,
             "failed": len(set(self.failures["subject"]) - fitted),
             "metrics_failed": int(stages.get("metrics", 0)),
+            "on_bound": int((self.statistics["at_bounds"].astype(str) != "").sum()),
         }
 
     def to_frame(self) -> pd.DataFrame:

@@ -153,6 +153,25 @@ class FitResult:
         return {name: self.estimates[name] for name in self.model.param_names}
 
     @property
+    def at_bounds(self) -> tuple[str, ...]:
+        """Free parameters whose estimate lies on one of its bounds.
+
+        On the estimation scale, within 10⁻⁶ of the bound-to-bound range: where the optimiser
+        stopped on the bound (L-BFGS-B projects onto it). The likelihood would still improve
+        beyond the bound, or the data do not determine the parameter (e.g. a fold expansion
+        with no pre-peak sample); the SE and CI of such a parameter are not meaningful and
+        the fit, though ``success`` reports a stationary point inside the bounds, deserves a
+        look. Widen the bound (``bounds=``) or fix the parameter (``fixed=``).
+        """
+        transform = _transform(self)
+        lower = transform.to_search(self.layout.lower)
+        upper = transform.to_search(self.layout.upper)
+        tolerance = 1e-6 * (upper - lower)
+        search = self.search_estimate
+        on_bound = self.free & ((search - lower <= tolerance) | (upper - search <= tolerance))
+        return tuple(name for name, hit in zip(self.layout.names, on_bound, strict=True) if hit)
+
+    @property
     def covariance(self) -> pd.DataFrame:
         """Covariance of the free kinetic/scale parameters on the natural scale (delta method)."""
         names = [n for n, s in zip(self.layout.names, self.structural, strict=True) if s]
@@ -225,12 +244,14 @@ class FitResult:
         return self.params.assign(subject=self.subject).loc[:, ["subject", *PARAM_COLUMNS]]
 
     def fit_statistics(self) -> pd.DataFrame:
-        """One-row table: −2LL, AIC, BIC, n_obs, n_censored, n_free, success, message."""
+        """One-row table: −2LL, AIC, BIC, n_obs, n_censored, n_free, success, message and
+        ``at_bounds`` (:attr:`at_bounds`, comma-separated; empty when none)."""
         return pd.DataFrame([{
             "subject": self.subject, "model": self.model.name, "error": self.error,
             "blq": self.blq, "minus2ll": self.minus2ll, "aic": self.aic, "bic": self.bic,
             "n_obs": self.n_obs, "n_censored": self.n_censored, "n_free": self.n_free,
             "success": self.success, "message": self.message,
+            "at_bounds": ", ".join(self.at_bounds),
         }])  # fmt: skip
 
     def metrics(self, **options: Any) -> pd.DataFrame:
@@ -247,7 +268,9 @@ class FitResult:
             f"{self.model.name} ({self.model.doi}); error {self.error}, BLQ {self.blq}; "
             f"{self.n_obs} samples ({self.n_censored} censored); converged: {self.success} "
             f"({self.message})",
-        )
+            *([f"on a bound (SE/CI not meaningful; widen the bound or fix it): "
+               f"{', '.join(self.at_bounds)}"] if self.at_bounds else []),
+        )  # fmt: skip
         title = f"Fit of subject {self.subject} ({', '.join(self.assays)})"
         return Summary(title, (("Parameters", shown), ("Fit", self.fit_statistics())), notes)
 

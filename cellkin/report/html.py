@@ -160,7 +160,10 @@ def _sections(analysis: StudyAnalysis) -> list[_Section]:
             _Table("fit_parameter_summary", "Parameter estimates across subjects"),
             _Table("fit_statistics", "Fit statistics per subject", collapsed=True,
                    columns=("subject", "minus2ll", "aic", "bic", "n_obs", "n_censored",
-                            "n_free", "success", "warnings"))]),
+                            "n_free", "success", "at_bounds", "warnings"),
+                   note="at_bounds: parameters estimated on one of their bounds (too few "
+                        "informative samples, or the optimum lies beyond the bound); their "
+                        "SE and CI are not meaningful.")]),
         _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
             _Table("model_metrics_summary", "Key model-based metrics by dose level",
                    columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),

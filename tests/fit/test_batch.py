@@ -124,7 +124,7 @@ def test_subjects_argument_keeps_its_order_and_reports_unknown_ids():
     assert batch.failures.set_index("subject").at["nobody", "stage"] == "validate"
     assert batch.params.empty and list(batch.params.columns)[:2] == ["subject", "parameter"]
     assert batch.counts == {"subjects": 3, "fitted": 0, "converged": 0, "not_converged": 0,
-                            "failed": 3, "metrics_failed": 0}  # fmt: skip
+                            "failed": 3, "metrics_failed": 0, "on_bound": 0}  # fmt: skip
     assert "Batch fit of 3 subjects" in str(batch.summary())
 
 
@@ -175,7 +175,7 @@ def test_dask_local_cluster_executor(reference):
         warnings.filterwarnings("ignore", category=UserWarning, module=r"distributed\.")
         with (
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster,
+                                     dashboard_address=":0") as cluster,
             distributed.Client(cluster) as client,
         ):  # fmt: skip
             batch = fit_all(KINETICS, subjects=subjects, executor=client.get_executor(),
@@ -323,3 +323,15 @@ def test_bad_arguments_raise():
         fit_all(KINETICS, "nope")
     with pytest.raises(DataError):
         fit_all(KINETICS.drop(columns="time"))
+
+
+def test_statistics_and_counts_flag_estimates_on_a_bound():
+    """``at_bounds`` in the statistics table equals each subject's FitResult.at_bounds, and
+    ``counts["on_bound"]`` counts the subjects with any."""
+    batch = fit_all(KINETICS, n_jobs=1, progress=False, bounds={"alpha": (0.25, 20.0)})
+    flagged = {s: ", ".join(r.at_bounds) for s, r in batch.results.items()}
+    assert (
+        dict(zip(batch.statistics["subject"], batch.statistics["at_bounds"], strict=True))
+        == flagged
+    )
+    assert batch.counts["on_bound"] == sum(bool(v) for v in flagged.values()) >= 1

@@ -248,3 +248,19 @@ def test_estimate_at_a_bound_stays_inside_it_and_predicts():
     edge = transform.to_model(np.array([np.log(1e-5) - 1e-15, -40.0]))
     assert edge[0] == 1e-5 and edge[1] == 1e-7
     assert np.exp(np.log(1e-5)) < 1e-5  # the rounding this guards against
+
+
+def test_parameters_estimated_on_a_bound_are_flagged():
+    """A well-informed subject has none; a bound that excludes the truth (foldx ≤ 30 where
+    the truth is 300) pins that parameter, and the result says so in its statistics and
+    summary."""
+    free = fit(_trial(), n_starts=2)
+    assert free.at_bounds == ()
+    assert free.fit_statistics().at[0, "at_bounds"] == ""
+    pinned = fit(_trial(), n_starts=2, bounds={"foldx": (1.5, 30.0)})
+    assert pinned.estimates["foldx"] == pytest.approx(30.0, rel=1e-9)
+    assert pinned.at_bounds == ("foldx",)
+    assert pinned.fit_statistics().at[0, "at_bounds"] == "foldx"
+    assert "on a bound" in str(pinned.summary()) and "foldx" in str(pinned.summary())
+    fixed = fit(_trial(), n_starts=2, fixed={"foldx": 30.0}, bounds={"foldx": (1.5, 30.0)})
+    assert "foldx" not in fixed.at_bounds  # a fixed parameter is not an estimate
