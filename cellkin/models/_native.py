@@ -12,10 +12,10 @@ function for exactly that signature, so caller and callee always agree.
 A model function that raises inside compiled code (numba's ``error_model="python"`` turns a
 float division by zero into ``ZeroDivisionError``) returns an error status instead of a value;
 the intrinsics return a success flag with the value (the integrators treat a failed
-right-hand side like a non-finite one; a failed ``initial_state``, ``breakpoints`` or
-``observe`` gives the subject :data:`STATUS_MODEL_ERROR`), so that compiled code never
-propagates an exception. (Numba allocates the exception's details, which are then dropped:
-a model that raises on every call of a large population leaks a little memory.)
+right-hand side like a non-finite one; a failed ``derive``, ``initial_state``,
+``breakpoints`` or ``observe`` gives the subject :data:`STATUS_MODEL_ERROR`), so that compiled
+code never propagates an exception. (Numba allocates the exception's details, which are then
+dropped: a model that raises on every call of a large population leaks a little memory.)
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ JAC_SIG = types.void(_F8, _VEC, _VEC, _I8, _MAT)
 INIT_SIG = _I8(_VEC, _VEC)
 OBSERVE_SIG = _F8(_VEC, _VEC)
 BREAKPOINTS_SIG = _I8(_VEC, _VEC)
+DERIVE_SIG = _I8(_VEC)
 
 
 def kernel_address(dispatcher: Any, signature: Any) -> int:
@@ -123,6 +124,12 @@ def call_observe(typingctx, address, y, p):
 def call_breakpoints(typingctx, address, p, out):
     """``breakpoints(p, out)`` at ``address``; returns ``(ok, count)``."""
     return _checked_sig(BREAKPOINTS_SIG), _checked(BREAKPOINTS_SIG)
+
+
+@intrinsic
+def call_derive(typingctx, address, p):
+    """``derive(p)`` at ``address``; returns ``(ok, code)``."""
+    return _checked_sig(DERIVE_SIG), _checked(DERIVE_SIG)
 
 
 @intrinsic

@@ -18,21 +18,33 @@ from cellkin.models.ode import ODEModel
 
 __all__ = ["Kimmel2021"]
 
-# Kernel order: k_n, k_c, r_n, rho_c, a, b, r_b, gamma_b, k_b, n0, dose, v_body, b0.
+# Kernel order: k_n, k_c, r_n, rho_c, a, b, r_b, gamma_b, k_b, n0, dose, v_body, b0, then the
+# derived constants 1/k_n and ln(k_n/k_c).
 _K_N, _K_C, _R_N, _RHO_C, _A, _B, _R_B, _GAMMA_B, _K_B, _N0, _DOSE, _V_BODY, _B0 = range(13)
+_INV_K_N, _LOG_K_N_OVER_K_C = 13, 14
 _TINY = 1e-300  # keeps ln((N + C)/K) finite if a trial step drives N + C to zero
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _derive(p):  # pragma: no cover - compiled
+    p[_INV_K_N] = 1.0 / p[_K_N]
+    p[_LOG_K_N_OVER_K_C] = math.log(p[_K_N] / p[_K_C])
+    return 0
+
+
 # error_model="numpy": no zero-division checks in the hot loop (every divisor is positive for
-# parameters within their bounds; a non-finite derivative is caught by the solver).
+# parameters within their bounds; a non-finite derivative is caught by the solver). One
+# logarithm per call: ln(T/K_C) = ln(T/K_N) + ln(K_N/K_C), with the constant derived once per
+# subject (half the cost of the right-hand side is in its logarithms).
 @numba.njit(cache=True, error_model="numpy")
 def _rhs(t, y, p, phase, dydt):  # pragma: no cover - compiled
     n, c, tumour = y[0], y[1], y[2]
     total = max(n + c, _TINY)
     shortfall = (total - p[_K_N]) ** 2
     r_c = p[_RHO_C] + p[_B] * shortfall / (p[_A] * total * total + shortfall)
-    dydt[0] = -p[_R_N] * n * math.log(total / p[_K_N])
-    dydt[1] = -r_c * c * math.log(total / p[_K_C])
+    log_total_over_k_n = math.log(total * p[_INV_K_N])
+    dydt[0] = -p[_R_N] * n * log_total_over_k_n
+    dydt[1] = -r_c * c * (log_total_over_k_n + p[_LOG_K_N_OVER_K_C])
     dydt[2] = p[_R_B] * tumour - p[_GAMMA_B] * tumour * c / (p[_K_B] + c)
 
 
@@ -107,6 +119,8 @@ class Kimmel2021(ODEModel):
     state_names: ClassVar[tuple[str, ...]] = ("normal_t", "car_t", "tumour")
     state_units: ClassVar[tuple[str, ...]] = ("cells/uL", "cells/uL", "mL")
     default_atol: ClassVar[tuple[float, ...]] = (1e-10, 1e-12, 1e-12)
+    derived_names: ClassVar[tuple[str, ...]] = ("inv_k_n", "log_k_n_over_k_c")
+    derive = staticmethod(_derive)
     rhs = staticmethod(_rhs)
     initial_state = staticmethod(_initial_state)
     observe = staticmethod(_observe)

@@ -232,7 +232,12 @@ class ODEModel(Model):
        at each and passes the phase index to ``rhs``;
     6. optionally ``jacobian`` — ``njit`` ``jacobian(t, y, p, phase, jac)`` (∂f/∂y), used by
        the stiff solver instead of finite differences;
-    7. ``stiff`` (chooses Rodas4 over the explicit Tsitouras pair by default) and ``default_atol``
+    7. optionally ``derived_names`` and ``derive`` — names of constants computed once per
+       subject from the parameters, and the ``njit`` ``derive(p) -> int`` that writes them
+       into ``p[len(params):]`` (returning 0, or a model status code >= 10); every other
+       kernel then receives ``p`` with these entries appended (:meth:`kernel_vector`), so a
+       right-hand side need not recompute, say, a logarithm of two parameters at every stage;
+    8. ``stiff`` (chooses Rodas4 over the explicit Tsitouras pair by default) and ``default_atol``
        (scalar or one per state, in state units).
 
     The kernels must run both compiled and as plain Python on NumPy arrays (``.py_func``),
@@ -262,6 +267,8 @@ class ODEModel(Model):
     observe: ClassVar[Any]
     breakpoints: ClassVar[Any] = None
     jacobian: ClassVar[Any] = None
+    derived_names: ClassVar[tuple[str, ...]] = ()
+    derive: ClassVar[Any] = None
 
     def __init__(
         self,
@@ -282,7 +289,7 @@ class ODEModel(Model):
         for attribute in ("state_names", "state_units", "rhs", "initial_state", "observe"):
             if getattr(cls, attribute, None) is None:
                 raise ModelError(f"{where} must declare `{attribute}`")
-        for attribute in ("rhs", "initial_state", "observe", "breakpoints", "jacobian"):
+        for attribute in ("rhs", "initial_state", "observe", "breakpoints", "jacobian", "derive"):
             kernel = getattr(cls, attribute)
             if kernel is not None and not hasattr(kernel, "py_func"):
                 raise ModelError(f"{where}: `{attribute}` must be a numba.njit function")
@@ -295,6 +302,11 @@ class ODEModel(Model):
             raise ModelError(f"{where}: `state_units` must give one unit per state")
         if cls.max_breakpoints > 0 and cls.breakpoints is None:
             raise ModelError(f"{where} declares `max_breakpoints` but no `breakpoints` kernel")
+        derived = cls.derived_names
+        if not all(isinstance(name, str) and name.isidentifier() for name in derived):
+            raise ModelError(f"{where}: `derived_names` must be a tuple of identifiers")
+        if bool(derived) != (cls.derive is not None):
+            raise ModelError(f"{where} must declare both `derived_names` and `derive`, or neither")
         atol = np.atleast_1d(np.asarray(cls.default_atol, dtype=float))
         if not (np.isfinite(atol).all() and (atol > 0).all() and atol.size in (1, len(names))):
             raise ModelError(f"{where}: `default_atol` must be positive, scalar or per state")
@@ -326,6 +338,25 @@ class ODEModel(Model):
         """The states and their units as a table."""
         return pd.DataFrame({"state": list(self.state_names), "unit": list(self.state_units)})
 
+    def kernel_vector(self, params: Mapping[str, float] | None = None) -> np.ndarray:
+        """The vector the model's kernels receive: the parameters, then the derived constants.
+
+        For a model without :attr:`derived_names` this is :meth:`param_vector`. Use it to call
+        ``rhs``, ``initial_state``, ``observe`` or ``jacobian`` directly (or to pass them to
+        :func:`solve`).
+        """
+        values = self.param_vector(params)
+        if not self.derived_names:
+            return values
+        vector = np.zeros(values.size + len(self.derived_names))
+        vector[: values.size] = values
+        code = int(self.derive(vector))
+        if code != 0:
+            raise ModelError(
+                f"model `{self.name}` failed to derive its constants: {_status_message(code)}"
+            )
+        return vector
+
     def derivative(
         self,
         t: float,
@@ -338,7 +369,7 @@ class ODEModel(Model):
         if state.shape != (self.n_states,):
             raise ModelError(f"`y` must have shape ({self.n_states},), got {state.shape}")
         dydt = np.empty(self.n_states)
-        self.rhs(float(t), state, self.param_vector(params), int(phase), dydt)
+        self.rhs(float(t), state, self.kernel_vector(params), int(phase), dydt)
         return dydt
 
     # ------------------------------------------------------------------ simulation
@@ -361,7 +392,7 @@ class ODEModel(Model):
         addresses = cls.__dict__.get("_kernel_addresses")
         if addresses is None:
             addresses = solvers.kernel_addresses(
-                cls.rhs, cls.jacobian, cls.initial_state, cls.observe, cls.breakpoints
+                cls.rhs, cls.jacobian, cls.initial_state, cls.observe, cls.breakpoints, cls.derive
             )
             cls._kernel_addresses = addresses
         return addresses
@@ -391,7 +422,7 @@ class ODEModel(Model):
         keep = np.empty(
             (n_subjects, t_after.size, self.n_states) if states is not None else (0,) * 3
         )
-        rhs, jac, init, observe, breakpoints = self._addresses()
+        rhs, jac, init, observe, breakpoints, derive = self._addresses()
         if parallel is None:
             parallel = n_subjects >= _PARALLEL_FROM
         kernel = solvers.population_kernel(parallel=parallel)
@@ -400,6 +431,8 @@ class ODEModel(Model):
             rhs,
             jac,
             self.jacobian is not None,
+            derive,
+            len(self.derived_names),
             init,
             observe,
             breakpoints,

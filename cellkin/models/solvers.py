@@ -15,7 +15,7 @@ The kernel contract
 -------------------
 Every model function is a numba ``njit`` function with one of these fixed signatures
 (``float64[::1]`` is a contiguous float64 vector; parameters travel as such a vector in the
-model's declared order):
+model's declared order, followed by the model's derived constants if it has any):
 
 * ``rhs(t, y, p, phase, dydt) -> None`` — write dy/dt into ``dydt``;
 * ``jac(t, y, p, phase, jac) -> None`` — write ∂f/∂y into the ``(n, n)`` matrix ``jac``
@@ -24,7 +24,11 @@ model's declared order):
   model-specific status code (>= 10) when the parameters admit no valid initial state;
 * ``observe(y, p) -> float`` — map one state vector to the observed level;
 * ``breakpoints(p, out) -> int`` — write the times of discontinuities into ``out`` and return
-  how many there are.
+  how many there are;
+* ``derive(p) -> int`` — fill the entries of ``p`` after the declared parameters with
+  constants derived from them (say ``1/K`` or ``ln(K_1/K_2)``), once per subject before any
+  other model function sees ``p``, so that the right-hand side does not recompute them at
+  every stage (optional; return 0, or a model-specific status code >= 10).
 
 **Phases.** Integration is piecewise: the solver stops exactly at each breakpoint, restarts
 there with a fresh step size, and passes the *phase index* to ``rhs`` and ``jac``: phase ``k``
@@ -80,6 +84,7 @@ from numba import types
 from cellkin.models import _erk
 from cellkin.models._native import (
     BREAKPOINTS_SIG,
+    DERIVE_SIG,
     INIT_SIG,
     JAC_SIG,
     OBSERVE_SIG,
@@ -94,6 +99,7 @@ from cellkin.models._native import (
     STATUS_SUCCESS,
     all_finite,
     call_breakpoints,
+    call_derive,
     call_init,
     call_jac,
     call_observe,
@@ -430,15 +436,18 @@ def _integrate(method, rhs, jac, has_jac, t0, y, p, t_out, bp, n_bp, rtol, atol,
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _simulate_subject(method, rhs, jac, has_jac, init, observe, breakpoints, max_bp, t0, t_out,
-                      p, rtol, atol, first_step, max_steps, observed, buffer,
+def _simulate_subject(method, rhs, jac, has_jac, derive, init, observe, breakpoints, max_bp, t0,
+                      t_out, p, rtol, atol, first_step, max_steps, observed, buffer,
                       ws):  # pragma: no cover - compiled
-    """One subject of a population: initial state, breakpoints, integration, observation."""
+    """One subject of a population: derived constants, initial state, breakpoints, integration,
+    observation."""
     y, w, jmat, lu, piv, bt, bps, row = ws
     n = y.shape[0]
     for i in range(n):
         y[i] = 0.0
-    ok, code = call_init(init, p, y)
+    ok, code = call_derive(derive, p)
+    if ok and code == 0:
+        ok, code = call_init(init, p, y)
     n_bp = 0
     if max_bp > 0 and ok and code == 0:
         ok, n_bp = call_breakpoints(breakpoints, p, bps)
@@ -466,18 +475,20 @@ def _simulate_subject(method, rhs, jac, has_jac, init, observe, breakpoints, max
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _worker(counter, block, method, rhs, jac, has_jac, init, observe, breakpoints, n_states,
-            max_bp, t0, t_out, param_matrix, rtol, atol, first_step, max_steps, observed, states,
-            status):  # pragma: no cover - compiled
+def _worker(counter, block, method, rhs, jac, has_jac, derive, n_derived, init, observe,
+            breakpoints, n_states, max_bp, t0, t_out, param_matrix, rtol, atol, first_step,
+            max_steps, observed, states, status):  # pragma: no cover - compiled
     """Claim blocks of ``block`` subjects from ``counter`` until none is left.
 
     One thread's share of a population, with one set of work arrays. Shared arrays are read and
     written element-wise only, and the vectors passed down on every call are thread-private
-    copies: passing a shared array would bounce its reference count between cores.
+    copies: passing a shared array would bounce its reference count between cores. The
+    subject's parameter vector has ``n_derived`` entries after the declared parameters, which
+    ``derive`` fills.
     """
-    n = param_matrix.shape[0]
+    n, n_params = param_matrix.shape
     times, tol = t_out.copy(), atol.copy()
-    p = np.empty(param_matrix.shape[1])
+    p = np.zeros(n_params + n_derived)
     level, buffer = np.empty(times.shape[0]), np.empty((times.shape[0], n_states))
     ws = _workspace(n_states, max_bp)
     keep = states.shape[0] == n
@@ -486,11 +497,11 @@ def _worker(counter, block, method, rhs, jac, has_jac, init, observe, breakpoint
         if first >= n:
             return
         for s in range(first, min(first + block, n)):
-            for q in range(p.shape[0]):
+            for q in range(n_params):
                 p[q] = param_matrix[s, q]
-            status[s] = _simulate_subject(method, rhs, jac, has_jac, init, observe, breakpoints,
-                                          max_bp, t0, times, p, rtol, tol, first_step,
-                                          max_steps, level, buffer, ws)
+            status[s] = _simulate_subject(method, rhs, jac, has_jac, derive, init, observe,
+                                          breakpoints, max_bp, t0, times, p, rtol, tol,
+                                          first_step, max_steps, level, buffer, ws)
             for j in range(times.shape[0]):
                 observed[s, j] = level[j]
                 if keep:
@@ -501,29 +512,31 @@ def _worker(counter, block, method, rhs, jac, has_jac, init, observe, breakpoint
 _BLOCK = 16  # subjects claimed at a time: one atomic operation per ~0.5 ms of work
 
 
-def _population_parallel_py(method, rhs, jac, has_jac, init, observe, breakpoints, n_states,
-                            max_bp, t0, t_out, param_matrix, rtol, atol, first_step, max_steps,
-                            observed, states, threads):  # pragma: no cover - compiled
+def _population_parallel_py(method, rhs, jac, has_jac, derive, n_derived, init, observe,
+                            breakpoints, n_states, max_bp, t0, t_out, param_matrix, rtol, atol,
+                            first_step, max_steps, observed, states,
+                            threads):  # pragma: no cover - compiled
     n = param_matrix.shape[0]
     status = np.zeros(n, dtype=np.int32)
     counter = np.zeros(1, dtype=np.int64)
     block = max(1, min(_BLOCK, n // max(threads, 1)))
     for _ in numba.prange(max(1, min(threads, n))):
-        _worker(counter, block, method, rhs, jac, has_jac, init, observe, breakpoints, n_states,
-                max_bp, t0, t_out, param_matrix, rtol, atol, first_step, max_steps, observed,
-                states, status)
+        _worker(counter, block, method, rhs, jac, has_jac, derive, n_derived, init, observe,
+                breakpoints, n_states, max_bp, t0, t_out, param_matrix, rtol, atol, first_step,
+                max_steps, observed, states, status)
     return status
 
 
-def _population_serial_py(method, rhs, jac, has_jac, init, observe, breakpoints, n_states,
-                          max_bp, t0, t_out, param_matrix, rtol, atol, first_step, max_steps,
-                          observed, states, threads):  # pragma: no cover - compiled
+def _population_serial_py(method, rhs, jac, has_jac, derive, n_derived, init, observe,
+                          breakpoints, n_states, max_bp, t0, t_out, param_matrix, rtol, atol,
+                          first_step, max_steps, observed, states,
+                          threads):  # pragma: no cover - compiled
     # The parallel kernel without threads: a separate function, because numba's on-disk
     # cache does not tell compilation flags apart.
     status = np.zeros(param_matrix.shape[0], dtype=np.int32)
-    _worker(np.zeros(1, dtype=np.int64), _BLOCK, method, rhs, jac, has_jac, init, observe,
-            breakpoints, n_states, max_bp, t0, t_out, param_matrix, rtol, atol, first_step,
-            max_steps, observed, states, status)
+    _worker(np.zeros(1, dtype=np.int64), _BLOCK, method, rhs, jac, has_jac, derive, n_derived,
+            init, observe, breakpoints, n_states, max_bp, t0, t_out, param_matrix, rtol, atol,
+            first_step, max_steps, observed, states, status)
     return status
 
 
@@ -548,12 +561,19 @@ def _no_breakpoints(p, out):  # pragma: no cover - compiled
     return 0
 
 
+@numba.njit(cache=True)
+def _no_derive(p):  # pragma: no cover - compiled
+    """Placeholder: a model without derived constants."""
+    return 0
+
+
 _F8, _I8, _IP, _B1 = types.float64, types.int64, types.intp, types.boolean
 _VEC, _MAT = types.float64[::1], types.float64[:, ::1]
 _SOLVE_ONE_SIG = _I8(_I8, _IP, _IP, _B1, _F8, _VEC, _VEC, _VEC, _VEC, _I8, _F8, _VEC, _F8, _I8,
                      _MAT)
-_POPULATION_SIG = types.int32[::1](_I8, _IP, _IP, _B1, _IP, _IP, _IP, _I8, _I8, _F8, _VEC, _MAT,
-                                   _F8, _VEC, _F8, _I8, _MAT, types.float64[:, :, ::1], _I8)
+_POPULATION_SIG = types.int32[::1](_I8, _IP, _IP, _B1, _IP, _I8, _IP, _IP, _IP, _I8, _I8, _F8,
+                                   _VEC, _MAT, _F8, _VEC, _F8, _I8, _MAT,
+                                   types.float64[:, :, ::1], _I8)
 # fmt: on
 
 
@@ -575,14 +595,16 @@ def population_kernel(parallel: bool = True) -> Callable:
 
     Signature::
 
-        kernel(method, rhs, jac, has_jac, initial_state, observe, breakpoints, n_states,
-               max_breakpoints, t0, t_out, param_matrix, rtol, atol, first_step, max_steps,
-               observed, states, threads) -> int32[n_subjects]
+        kernel(method, rhs, jac, has_jac, derive, n_derived, initial_state, observe,
+               breakpoints, n_states, max_breakpoints, t0, t_out, param_matrix, rtol, atol,
+               first_step, max_steps, observed, states, threads) -> int32[n_subjects]
 
     ``method`` is a :data:`METHOD_CODES` value; the model functions are native addresses from
-    :func:`kernel_addresses`. ``t_out`` is sorted with ``t_out[0] >= t0``; ``observed`` is
-    ``(n_subjects, n_times)``; ``states`` is ``(n_subjects, n_times, n_states)`` to keep
-    trajectories, or of shape ``(0, 0, 0)`` to discard them. With ``parallel=True``,
+    :func:`kernel_addresses`; ``derive`` fills the ``n_derived`` entries that follow each
+    subject's row of ``param_matrix`` in the vector the model functions receive. ``t_out`` is
+    sorted with ``t_out[0] >= t0``; ``observed`` is ``(n_subjects, n_times)``; ``states`` is
+    ``(n_subjects, n_times, n_states)`` to keep trajectories, or of shape ``(0, 0, 0)`` to
+    discard them. With ``parallel=True``,
     ``threads`` workers (``numba.prange``; pass ``numba.get_num_threads()``), each with its own
     work arrays, claim blocks of subjects from a shared counter until all are done; the serial
     variant ignores ``threads`` and avoids the thread start-up cost for one or a few subjects
@@ -605,10 +627,12 @@ def kernel_addresses(
     initial_state: Any = None,
     observe: Any = None,
     breakpoints: Any = None,
-) -> tuple[int, int, int, int, int]:
+    derive: Any = None,
+) -> tuple[int, int, int, int, int, int]:
     """Native addresses of a model's kernels, in the order of the kernel signatures.
 
-    ``jac`` and ``breakpoints`` default to placeholders (no Jacobian, no breakpoints);
+    ``jac``, ``breakpoints`` and ``derive`` default to placeholders (no Jacobian, no
+    breakpoints, no derived constants);
     ``initial_state`` and ``observe`` are only called by the population kernels and give
     address 0 when absent. Resolved once per function (the dispatchers stay referenced).
     """
@@ -618,4 +642,5 @@ def kernel_addresses(
         0 if initial_state is None else _address(initial_state, INIT_SIG),
         0 if observe is None else _address(observe, OBSERVE_SIG),
         _address(_no_breakpoints if breakpoints is None else breakpoints, BREAKPOINTS_SIG),
+        _address(_no_derive if derive is None else derive, DERIVE_SIG),
     )

@@ -178,8 +178,8 @@ def test_declaration_is_consistent_and_documented(name):
         assert len(model.state_names) == len(model.state_units) == model.n_states
         dydt = np.full(model.n_states, np.nan)
         y0 = np.full(model.n_states, np.nan)
-        assert model.initial_state(model.param_vector(), y0) == 0
-        model.rhs(0.0, y0, model.param_vector(), 0, dydt)
+        assert model.initial_state(model.kernel_vector(), y0) == 0
+        model.rhs(0.0, y0, model.kernel_vector(), 0, dydt)
         assert np.isfinite(y0).all() and np.isfinite(dydt).all(), "rhs must write every state"
 
 

@@ -314,7 +314,7 @@ def test_tsit5_takes_fewer_steps_than_dopri5_at_equal_accuracy():
     from cellkin.models.kimmel import Kimmel2021
 
     model = Kimmel2021()
-    p = model.param_vector()
+    p = model.kernel_vector()
     y0 = np.empty(model.n_states)
     Kimmel2021.initial_state(p, y0)
     t = np.linspace(0.0, 365.0, 60)
@@ -545,6 +545,65 @@ def test_model_functions_that_raise_fail_only_their_subject(parallel):
     np.testing.assert_allclose(out[good], np.exp(np.outer(table[good, 0], t)), rtol=1e-7)
 
 
+@numba.njit
+def _doubling_derive(p):  # pragma: no cover - compiled
+    if p[1] >= 5.0:
+        return 23  # a model-specific refusal, status >= 10
+    p[2] = math.log(2.0) / p[0] + 0.0 / (p[1] - 3.0)  # ZeroDivisionError when flag == 3
+    return 0
+
+
+@numba.njit
+def _doubling_rhs(t, y, p, phase, dydt):  # pragma: no cover - compiled
+    dydt[0] = p[2] * y[0]  # the derived rate, never recomputed here
+
+
+class _Doubling(_Growth):
+    r"""Exponential growth declared by its doubling time :math:`t_d`. doi:10.0000/none
+
+    .. math:: y' = (\ln 2 / t_d)\, y
+    """
+
+    name = "test_doubling"
+    params = (
+        ParamSpec("doubling_time", "day", 2.0, 0.01, 100.0, "log", "doubling time"),
+        ParamSpec("flag", "1", 1.0, 0.0, 10.0, "linear", "3 raises, values >= 5 are refused"),
+    )
+    derived_names = ("rate",)
+    derive = staticmethod(_doubling_derive)
+    rhs = staticmethod(_doubling_rhs)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_derived_constants_are_computed_per_subject(parallel):
+    """Each subject's kernels see its own derived constant; a refusal or a raise fails only it."""
+    model = _Doubling(rtol=1e-10)
+    doubling = np.linspace(0.5, 8.0, 12)
+    table = np.column_stack([doubling, np.ones(12)])
+    table[4, 1], table[9, 1] = 7.0, 3.0
+    t = np.array([0.0, 1.0, 10.0])
+    out = np.empty((12, 3))
+    status = model._run(t, table, out, None, parallel=parallel)
+    assert status[4] == 23 and status[9] == kernels.STATUS_MODEL_ERROR
+    assert np.isnan(out[[4, 9]]).all()
+    good = np.ones(12, dtype=bool)
+    good[[4, 9]] = False
+    assert (status[good] == 0).all()
+    expected = 2.0 ** (np.outer(1.0 / doubling[good], t))
+    np.testing.assert_allclose(out[good], expected, rtol=1e-8)
+
+
+def test_kernel_vector_appends_the_derived_constants():
+    model = _Doubling()
+    np.testing.assert_allclose(model.kernel_vector({"doubling_time": 4.0}),
+                               [4.0, 1.0, math.log(2.0) / 4.0])  # fmt: skip
+    np.testing.assert_allclose(model.derivative(0.0, [3.0], {"doubling_time": 4.0}),
+                               [3.0 * math.log(2.0) / 4.0])  # fmt: skip
+    assert _Growth().kernel_vector().size == 2  # no derived constants: the parameters
+    with pytest.raises(ModelError, match=r"derive its constants.*status 23"):
+        model.kernel_vector({"flag": 6.0})
+
+
 def test_parallel_blocks_equal_the_serial_kernel():
     """37 subjects split into uneven blocks of threads: identical states and levels."""
     model = _Growth(rtol=1e-9)
@@ -588,3 +647,10 @@ def test_ode_declarations_are_checked():
         type("Bad", (ODEModel,), {**base, "default_atol": (1e-9, 1e-9)})
     with pytest.raises(ModelError, match=r"numba\.njit"):
         type("Bad", (ODEModel,), {**base, "observe": staticmethod(lambda y, p: y[0])})
+    with pytest.raises(ModelError, match="both `derived_names` and `derive`"):
+        type("Bad", (ODEModel,), {**base, "derived_names": ("rate",)})
+    with pytest.raises(ModelError, match="both `derived_names` and `derive`"):
+        type("Bad", (ODEModel,), {**base, "derive": staticmethod(_doubling_derive)})
+    with pytest.raises(ModelError, match="identifiers"):
+        type("Bad", (ODEModel,), {**base, "derived_names": ("a rate",),
+                                  "derive": staticmethod(_doubling_derive)})  # fmt: skip
