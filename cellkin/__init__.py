@@ -6,14 +6,8 @@ The top-level namespace is small on purpose; everything else is reachable by mod
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("cellkin")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
-
 from cellkin import models
+from cellkin._version import __version__
 from cellkin.datasets import ExampleStudy, load_example
 from cellkin.errors import (
     BLQWarning,

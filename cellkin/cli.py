@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellkin import __version__, io, models
+from cellkin import io, models
+from cellkin._version import __version__
 from cellkin.errors import CellkinError, DataError
 
 __all__ = ["main"]

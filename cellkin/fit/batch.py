@@ -37,8 +37,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from cellkin import __version__, models
+from cellkin import models
 from cellkin._display import Summary
+from cellkin._version import __version__
 from cellkin.errors import CellkinError, DataError
 from cellkin.fit._checkpoint import (
     _append,

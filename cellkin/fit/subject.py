@@ -34,7 +34,8 @@ import lmfit
 import numpy as np
 import pandas as pd
 
-from cellkin import __version__, models
+from cellkin import models
+from cellkin._version import __version__
 from cellkin.errors import FitError
 from cellkin.fit import _compiled, likelihood, starts
 from cellkin.fit.likelihood import Observations

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cellkin import __version__
+from cellkin._version import __version__
 from cellkin.errors import DataError
 from cellkin.io import read_kinetics
 from cellkin.metrics import _nca_kernel as kernel

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellkin import __version__, outcomes
+from cellkin import outcomes
+from cellkin._version import __version__
 from cellkin.errors import CellkinError
 from cellkin.metrics import nca as run_nca
 from cellkin.metrics import summarize

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellkin import __version__, models
+from cellkin import models
+from cellkin._version import __version__
 from cellkin.errors import DataError, ModelError
 from cellkin.models.base import Model
 from cellkin.simulate._population import ParameterSampler
