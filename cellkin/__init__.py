@@ -19,6 +19,7 @@ from cellkin.errors import (
     FitError,
     IdentifiabilityWarning,
     ModelError,
+    OptionError,
 )
 from cellkin.fit import BatchFit, FitResult, compare_models, fit, fit_all
 from cellkin.io import (
@@ -43,6 +44,7 @@ __all__ = [
     "FitResult",
     "IdentifiabilityWarning",
     "ModelError",
+    "OptionError",
     "__version__",
     "compare_models",
     "exposure_response",

@@ -6,6 +6,7 @@ problem precisely::
     CellkinError
     ├── DataError   (ValueError)  bad or inconsistent input tables
     ├── ModelError  (ValueError)  bad model declarations or parameter values
+    ├── OptionError (ValueError)  an argument or option with a value it cannot take
     └── FitError    (RuntimeError) a fit that cannot be carried out or did not converge
 
 Warnings have classes too, so that they can be filtered one by one::
@@ -29,6 +30,7 @@ __all__ = [
     "FitError",
     "IdentifiabilityWarning",
     "ModelError",
+    "OptionError",
 ]
 
 
@@ -46,6 +48,15 @@ class DataError(CellkinError, ValueError):
 
 class ModelError(CellkinError, ValueError):
     """A model declaration or a set of model parameters is invalid."""
+
+
+class OptionError(CellkinError, ValueError):
+    """An argument or option has a value it cannot take.
+
+    The message names the argument, the value given and the values (or range) allowed, e.g.
+    "`blq` must be one of ('m3', 'drop', 'lloq/2'), got 'm2'". Every module raises this one
+    class for a bad option value, so ``except cellkin.OptionError`` catches them all.
+    """
 
 
 class FitError(CellkinError, RuntimeError):
