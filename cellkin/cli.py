@@ -329,7 +329,7 @@ def _dask_client(address: str):  # -> dask.distributed.Client (an optional depen
 def _cmd_fit(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from cellkin.fit.batch import fit_all
+    from cellkin.fit import fit_all
 
     if args.example == bool(args.file):
         raise DataError("give either a kinetics FILE or --example")
@@ -361,6 +361,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         )
     output = Path(args.output or f"fit_{args.model}")
     paths = batch.to_csv(output)
+    paths["metrics"] = output / "metrics.csv"
+    batch.metrics().to_csv(paths["metrics"], index=False)
     print(batch.summary())
     print(f"\nwrote {', '.join(path.name for path in paths.values())} to {output}")
     if args.plots:
@@ -441,7 +443,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
     """The fit options shared by ``fit`` and ``report``."""
     parser.add_argument("--model", default="stein2019", choices=models.available())
     parser.add_argument("--error", default="log-additive", choices=["log-additive", "combined"])
-    parser.add_argument("--blq", default="m3", choices=["m3", "m1", "lloq/2"],
+    parser.add_argument("--blq", default="m3", choices=["m3", "drop", "lloq/2"],
                         help="BLQ method of the fits (default m3)")  # fmt: skip
     parser.add_argument("--starts", type=_positive_int, default=4, help="starts per subject")
     parser.add_argument("--seed", type=int, default=0, help="seed of the multi-start design")

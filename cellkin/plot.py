@@ -34,9 +34,8 @@ from scipy import stats
 
 from cellkin._plotting import axes
 from cellkin.errors import DataError, FitError
-from cellkin.fit.batch import BatchFit
-from cellkin.fit.result import FitResult
-from cellkin.fit.transforms import Transform
+from cellkin.fit import BatchFit, FitResult
+from cellkin.models.transforms import Transform
 
 __all__ = [
     "individual_fits",
@@ -708,7 +707,7 @@ def metric_agreement(
     """Model-based against NCA (observed) value of a metric, one point per subject.
 
     The x axis is the NCA value (:func:`cellkin.nca`), the y axis the model-based value of a
-    converged fit (``BatchFit.metrics`` or :meth:`FitResult.metrics`) with its 95% CI as an
+    converged fit (:meth:`BatchFit.metrics` or :meth:`FitResult.metrics`) with its 95% CI as an
     error bar; the dashed line is the identity. A text box gives the geometric mean ratio
     model/NCA ``GMR = exp(mean(ln(model/NCA)))`` over the subjects with both values positive,
     with its t-based 95% CI ``exp(m ± t(0.975, n−1)·s/√n)``. For time back to baseline, NCA
@@ -734,7 +733,7 @@ def metric_agreement(
     -------
     matplotlib.axes.Axes
     """
-    table = model_metrics.metrics if isinstance(model_metrics, BatchFit) else model_metrics
+    table = model_metrics.metrics() if isinstance(model_metrics, BatchFit) else model_metrics
     pairs = _metric_pairs(nca_table, table, metric, assay)
     labels = [_metric_label(t[t["assay"] == assay], metric) for t in (nca_table, table)]
     finite = np.isfinite(pairs[["nca", "model"]]).all(axis=1)

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 import cellkin
 from cellkin import plot
 from cellkin.errors import DataError, FitError
-from cellkin.fit.batch import fit_all
+from cellkin.fit import fit_all
 from cellkin.models import get as get_model
 from cellkin.simulate import sample_trial, virtual_population
 
@@ -339,7 +339,7 @@ def test_metric_agreement_geometric_mean_ratio(ax):
 def test_metric_agreement_on_the_study(batch, study, ax, tmp_path):
     nca = cellkin.nca(study.kinetics)
     plot.metric_agreement(nca, batch, metric="auc_0_28", ax=ax)
-    model = batch.metrics[batch.metrics["success"].astype(bool)]
+    model = batch.metrics()[batch.metrics()["success"].astype(bool)]
     pairs = nca[nca["assay"] == "qpcr"].merge(model, on="subject", suffixes=("", "_m"))
     ratios = (pairs["auc_0_28_m"] / pairs["auc_0_28"]).dropna()
     assert ratios.size >= 1
@@ -348,9 +348,9 @@ def test_metric_agreement_on_the_study(batch, study, ax, tmp_path):
     assert box.get_text().endswith(f"n = {ratios.size}")
     ax.figure.savefig(tmp_path / "agreement.png", dpi=40)
     with pytest.raises(DataError, match="metrics in both tables"):
-        plot.metric_agreement(nca, batch.metrics, metric="lambda_z", ax=ax)
+        plot.metric_agreement(nca, batch.metrics(), metric="lambda_z", ax=ax)
     with pytest.raises(DataError, match="no 'flow' rows"):
-        plot.metric_agreement(nca, batch.metrics, assay="flow", ax=ax)
+        plot.metric_agreement(nca, batch.metrics(), assay="flow", ax=ax)
 
 
 def test_time_back_to_baseline_censored_values_are_not_in_the_ratio(ax):

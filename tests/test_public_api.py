@@ -65,8 +65,8 @@ def test_top_level_exposes_the_foundation_api():
         "cellkin.outcomes.response",
         "cellkin.outcomes.survival",
         "cellkin.metrics.exposure",
-        "cellkin.fit.batch",
-        "cellkin.fit.compare",
+        "cellkin.fit._batch",
+        "cellkin.fit._compare",
     ],
 )
 def test_docstring_examples_run(module_name):

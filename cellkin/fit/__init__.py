@@ -1,17 +1,31 @@
-"""Fitting kinetic models to CAR-T data: one subject (:func:`fit`) with lmfit, M3 for BLQ.
+"""Fitting kinetic models to CAR-T data: one subject with lmfit (M3 for BLQ), or every subject.
 
-Structure: :mod:`~cellkin.fit.likelihood` (error models, M3), :mod:`~cellkin.fit.problem`
-(one subject's objective), :mod:`~cellkin.fit.subject` (the fit),
-:mod:`~cellkin.fit.result` (the frozen :class:`FitResult`), :mod:`~cellkin.fit.batch`
-(:func:`fit_all`: many subjects on any executor, failures as rows, resumable checkpoints) and
-:mod:`~cellkin.fit.compare` (AIC/BIC model comparison).
+:func:`fit` fits one subject and returns a frozen :class:`FitResult`; :func:`fit_all` fits every
+subject of a study on any executor (failures as rows, resumable checkpoints) and returns a
+:class:`BatchFit`; :func:`compare_models` compares models by AIC/BIC. The implementation
+modules are private (``cellkin.fit._likelihood``, ``_objective``, ...); this namespace is the
+API. ``cellkin.fit`` at the package root is the function :func:`fit` (the one documented
+exception, like ``datetime.datetime``): reach this subpackage as ``cellkin.fit`` only through
+``import cellkin.fit`` or ``from cellkin.fit import ...``, or use the names re-exported at the
+root (``cellkin.fit_all``, ``cellkin.FitResult``, ...).
 """
 
 from __future__ import annotations
 
-from cellkin.fit.batch import BatchFit, fit_all
-from cellkin.fit.compare import ModelComparison, compare_models
-from cellkin.fit.result import FitResult
-from cellkin.fit.subject import fit
+from cellkin.fit._batch import FAILURE_STAGES, BatchFit, fit_all
+from cellkin.fit._compare import ModelComparison, compare_models
+from cellkin.fit._likelihood import BLQ_METHODS, ERROR_MODELS
+from cellkin.fit._result import FitResult
+from cellkin.fit._subject import fit
 
-__all__ = ["BatchFit", "FitResult", "ModelComparison", "compare_models", "fit", "fit_all"]
+__all__ = [
+    "BLQ_METHODS",
+    "ERROR_MODELS",
+    "FAILURE_STAGES",
+    "BatchFit",
+    "FitResult",
+    "ModelComparison",
+    "compare_models",
+    "fit",
+    "fit_all",
+]

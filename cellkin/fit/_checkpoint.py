@@ -1,7 +1,7 @@
-"""Resumable checkpoints of a batch fit (private; used by :mod:`cellkin.fit.batch`).
+"""Resumable checkpoints of a batch fit (private; used by :func:`cellkin.fit_all`).
 
 JSON lines: a header with the format version and the normalised settings (cellkin version,
-model, every fit and metric option), then one record per finished subject
+model, every fit option), then one record per finished subject
 ``{subject, input_sha256, payload_sha256, payload}`` whose payload is the base64 pickle of the
 subject's outcome. Records are flushed and fsynced as they are written; on resume a torn or
 corrupt last line is ignored and cut off, and a file written with other settings, another
@@ -27,12 +27,12 @@ from cellkin.errors import DataError
 from cellkin.models.base import Model
 
 if TYPE_CHECKING:
-    from cellkin.fit.batch import _Outcome
+    from cellkin.fit._outcome import Outcome
 
-__all__ = ["_append", "_encode", "_input_digest", "_normalise", "_open_checkpoint", "_restore"]
+__all__ = ["append", "encode", "input_digest", "normalise", "open_checkpoint", "restore"]
 
 _CHECKPOINT_FORMAT = "cellkin-fit-checkpoint"
-_CHECKPOINT_VERSION = 2  # 2: outcomes without per-subject params/statistics frames
+_CHECKPOINT_VERSION = 3  # 2: no per-subject params/statistics frames; 3: no metric rows
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,18 +45,18 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _normalise(settings: Mapping[str, Any]) -> dict[str, Any]:
+def normalise(settings: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(settings, sort_keys=True, default=_jsonable))
 
 
-def _input_digest(rows: pd.DataFrame) -> str:
+def input_digest(rows: pd.DataFrame) -> str:
     digest = hashlib.sha256(json.dumps([str(c) for c in rows.columns]).encode())
     hashed = pd.util.hash_pandas_object(rows.reset_index(drop=True), index=False)
     digest.update(hashed.to_numpy().tobytes())
     return digest.hexdigest()
 
 
-def _encode(outcome: _Outcome, input_sha256: str) -> bytes:
+def encode(outcome: Outcome, input_sha256: str) -> bytes:
     payload = base64.b64encode(pickle.dumps(outcome, protocol=5)).decode("ascii")
     record = {
         "subject": outcome.subject,
@@ -113,7 +113,7 @@ def _flatten(settings: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dict]]:
+def open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dict]]:
     """Check the header, read intact records (first per subject), cut a torn tail, append."""
     raw = path.read_bytes() if path.exists() else b""
     end = raw.rfind(b"\n") + 1
@@ -138,20 +138,20 @@ def _open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, di
             "version": _CHECKPOINT_VERSION,
             "settings": settings,
         }
-        _append(handle, [(json.dumps(header) + "\n").encode("utf-8")])
+        append(handle, [(json.dumps(header) + "\n").encode("utf-8")])
     return handle, records
 
 
-def _append(handle: BinaryIO, lines: Sequence[bytes]) -> None:
+def append(handle: BinaryIO, lines: Sequence[bytes]) -> None:
     if lines:
         handle.write(b"".join(lines))
         handle.flush()
         os.fsync(handle.fileno())
 
 
-def _restore(
+def restore(
     records: Mapping[str, dict], digests: Mapping[str, str], path: Path
-) -> dict[str, _Outcome]:
+) -> dict[str, Outcome]:
     restored = {}
     for subject, digest in digests.items():
         record = records.get(subject)

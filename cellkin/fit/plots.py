@@ -9,7 +9,7 @@ import numpy as np
 from cellkin._plotting import axes
 
 if TYPE_CHECKING:
-    from cellkin.fit.result import FitResult
+    from cellkin.fit import FitResult
 
 __all__ = ["plot_fit"]
 

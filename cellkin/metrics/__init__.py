@@ -3,6 +3,7 @@ links to response and toxicity (exposure-response, survival by exposure, dose-ex
 
 from __future__ import annotations
 
+from cellkin.metrics._model import model_metrics
 from cellkin.metrics.exposure import (
     DoseExposureResult,
     ExposureResponseResult,
@@ -16,7 +17,6 @@ from cellkin.metrics.exposure_plots import (
     plot_exposure_by_outcome,
     plot_logistic,
 )
-from cellkin.metrics.model import model_metrics
 from cellkin.metrics.nca import nca
 from cellkin.metrics.summary import summarize
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numba
 import numpy as np
 import pandas as pd
 
 from cellkin.errors import ModelError
+from cellkin.models.transforms import Transform
 
 __all__ = ["Model", "ParamSpec"]
 
@@ -112,11 +113,18 @@ class ParamSpec:
 class Model:
     """Base class of every cellkin model.
 
-    Subclasses declare, as class attributes:
+    A model declares data on the class and provides behaviour through a few compiled
+    functions. The contract, checked in :meth:`__init_subclass__` (a subclass that sets
+    ``abstract = True`` is exempt, for intermediate base classes):
+
+    **Declaration (required)**
 
     1. ``name`` — registry key (snake_case), e.g. ``"stein2019"``;
-    2. ``citation`` and ``doi`` — the source of the equations and parameter values;
-    3. ``params`` — a tuple of :class:`ParamSpec` in kernel order;
+    2. ``citation`` and ``doi`` — the source of the equations and parameter values (the
+       docstring must give the equations and the DOI);
+    3. ``params`` — a tuple of :class:`ParamSpec` in kernel order; each spec's ``scale``
+       (log, logit, linear) is the parameter's estimation scale, and the transform of its
+       between-subject variability (log-normal, logit-normal, normal);
     4. ``observed_unit`` — unit of the simulated level, e.g. ``"copies/ug"``;
     5. ``omega`` — published between-subject variability as a standard deviation on each
        parameter's estimation scale (``{}`` when none is published);
@@ -126,8 +134,33 @@ class Model:
        with the same contract and no threads, used for the many one-subject calls of a fit
        (it defaults to ``_batch_kernel``).
 
-    The declaration is checked in :meth:`__init_subclass__`; a subclass that sets
-    ``abstract = True`` is exempt (for intermediate base classes).
+    **Capabilities (optional)** — fitting, start values and metrics ask for these
+    (:attr:`capabilities`), never for a model class:
+
+    7. ``level_kernel`` — a closed-form level function, numba ``njit``
+       ``levels(t, p, out, dlog) -> int`` (signature
+       :data:`~cellkin.models.capabilities.LEVELS_SIG`): the level at each time of ``t``
+       (any order; 0 before infusion) into ``out`` and, when ``dlog`` has one row per time,
+       ``∂ ln C(t_j)/∂θ_k`` (natural scale, kernel order; one-sided at kinks; 0 where the
+       level is 0) into ``dlog[j, k]``; returns 0 or a model status code. Set
+       ``level_gradient = True`` when ``dlog`` is filled analytically (otherwise the fit
+       differentiates ``ln C`` by central differences in compiled code). A model with a
+       level function gets the compiled fit path (compiled −2 ln L, its gradient and start
+       screening); one without (the ODE models) is fitted through ``serial_kernel``.
+    8. ``metrics_kernel`` — closed-form metrics, numba ``njit``
+       ``metrics(p, intervals, level, out) -> int`` (signature
+       :data:`~cellkin.models.capabilities.METRICS_SIG`, layout
+       :data:`~cellkin.models.capabilities.METRIC_NAMES`): Cmax, Tmax, the AUC over each
+       interval, AUC∞, doubling time, phase half-lives, and the time after the peak at which
+       the curve falls to ``level`` (NaN for what the model cannot give). Without it,
+       model-based metrics integrate the simulated curve on a dense grid.
+    9. :meth:`start_values` — starting values for a fit from one subject's quantified
+       post-infusion samples (default: the published values, :attr:`defaults`).
+    10. ``kink_time_parameter`` — the name of a parameter that is the time of a kink of the
+        curve (Stein's Tmax): the likelihood is kinked wherever it crosses a sample time, so
+        fits also probe the neighbouring inter-sample intervals along it (default None).
+    11. :meth:`canonical` — one labelling among equivalent parameter vectors (default: the
+        identity).
     """
 
     name: ClassVar[str]
@@ -137,6 +170,10 @@ class Model:
     observed_unit: ClassVar[str]
     omega: ClassVar[Mapping[str, float]] = {}
     abstract: ClassVar[bool] = False
+    level_kernel: ClassVar[Any] = None
+    level_gradient: ClassVar[bool] = False
+    metrics_kernel: ClassVar[Any] = None
+    kink_time_parameter: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,6 +205,15 @@ class Model:
             raise ModelError(f"{where} must provide a compiled `_batch_kernel`")
         if not cls.__doc__ or "doi" not in cls.__doc__.lower():
             raise ModelError(f"{where}: the docstring must give the equations and the DOI")
+        for attribute in ("level_kernel", "metrics_kernel"):
+            kernel = getattr(cls, attribute)
+            if kernel is not None and not hasattr(kernel, "py_func"):
+                raise ModelError(f"{where}: `{attribute}` must be a numba.njit function")
+        if cls.level_gradient and cls.level_kernel is None:
+            raise ModelError(f"{where} declares `level_gradient` but no `level_kernel`")
+        kink = cls.kink_time_parameter
+        if kink is not None and kink not in names:
+            raise ModelError(f"{where}: `kink_time_parameter` {kink!r} is not a parameter")
 
     # ------------------------------------------------------------------ declared data
     @property
@@ -208,6 +254,65 @@ class Model:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, params={list(self.param_names)})"
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The optional capabilities this model declares (contract items 7-10):
+        ``"levels"``, ``"level_gradient"``, ``"metrics"``, ``"kink_time"``."""
+        declared = {
+            "levels": self.level_kernel is not None,
+            "level_gradient": self.level_gradient,
+            "metrics": self.metrics_kernel is not None,
+            "kink_time": self.kink_time_parameter is not None,
+        }
+        return frozenset(name for name, present in declared.items() if present)
+
+    def levels(
+        self, t: object, params: Mapping[str, float] | None = None, *, gradient: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Levels from the closed-form level function (capability 7), and ``∂ ln C/∂θ``.
+
+        Returns the levels at ``t`` (shape ``(n_times,)``) or, with ``gradient=True``, the
+        levels and the ``(n_times, n_params)`` matrix of ``∂ ln C(t_j)/∂θ_k``. Raises
+        :class:`~cellkin.errors.ModelError` for a model without a level function.
+        """
+        if self.level_kernel is None:
+            raise ModelError(f"model `{self.name}` has no closed-form level function")
+        times = self._time_vector(t)
+        vector = self.param_vector(params)
+        out = np.empty(times.size)
+        dlog = np.zeros((times.size if gradient else 0, vector.size))
+        status = self.level_kernel(times, vector, out, dlog)
+        if status != 0:
+            raise ModelError(f"model `{self.name}` failed with status {int(status)}")
+        return (out, dlog) if gradient else out
+
+    def start_values(self, t: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """Starting parameter values for a fit (capability 9).
+
+        ``t`` and ``y`` are one subject's quantified post-infusion samples, sorted by time.
+        The default ignores them and returns :attr:`defaults`; models whose parameters can be
+        read off a profile (peak, slopes) override this.
+        """
+        return dict(self.defaults)
+
+    @property
+    def transform(self) -> Transform:
+        """The transform between each parameter's natural and estimation scale (its
+        :attr:`ParamSpec.scale`), bounded by the declared bounds."""
+        lower = np.array([p.lower for p in self.params])
+        upper = np.array([p.upper for p in self.params])
+        return Transform(tuple(p.scale for p in self.params), lower, upper)
+
+    def clip_to_bounds(self, values: Mapping[str, float]) -> dict[str, float]:
+        """``values`` moved just inside each parameter's bounds (by 10⁻⁶ of the range)."""
+        clipped = dict(values)
+        for spec in self.params:
+            margin = 1e-6 * (spec.upper - spec.lower)
+            value = float(clipped[spec.name])
+            clipped[spec.name] = min(max(value, spec.lower + margin), spec.upper - margin)
+        return clipped
 
     # ------------------------------------------------------------------ conversions
     def param_vector(self, params: Mapping[str, float] | None = None) -> np.ndarray:

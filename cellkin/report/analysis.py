@@ -309,7 +309,7 @@ def analyse_study(
     -------
     StudyAnalysis
     """
-    from cellkin.fit.batch import fit_all
+    from cellkin.fit import fit_all
 
     options = {
         "model": model,
@@ -353,8 +353,12 @@ def analyse_study(
         tables["fit_statistics"] = batch.statistics
         tables["fit_parameters"] = batch.params
         tables["fit_parameter_summary"] = batch.parameter_summary()
-        tables["model_metrics"] = batch.metrics
-        tables["model_metrics_summary"] = summarize(batch.metrics, by=by, subjects=subjects)
+    model_table = None if batch is None else steps.run("model metrics", batch.metrics)
+    if model_table is not None:
+        objects["model_metrics"] = model_table
+        tables["model_metrics"] = model_table
+        tables["model_metrics_summary"] = summarize(model_table, by=by, subjects=subjects)
+    if batch is not None:
         fit_failures = [
             {"step": f"fit: {row.stage}", "subject": row.subject, "reason": row.reason}
             for row in batch.failures.itertuples()
@@ -364,10 +368,8 @@ def analyse_study(
         frames = []
         if nca_table is not None:
             frames.append(kinetic_endpoints(nca_table, subjects, basis="observed (NCA)", by=by))
-        if batch is not None and len(batch.metrics):
-            frames.append(
-                kinetic_endpoints(batch.metrics, subjects, basis=f"model ({model})", by=by)
-            )
+        if model_table is not None and len(model_table):
+            frames.append(kinetic_endpoints(model_table, subjects, basis=f"model ({model})", by=by))
         if not frames:
             raise _missing("kinetic endpoints", "NCA or model-based metrics")
         return pd.concat(frames, ignore_index=True)

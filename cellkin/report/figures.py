@@ -101,7 +101,9 @@ def _agreement(figure: Any, analysis: StudyAnalysis) -> None:
     metrics = ["cmax", "tmax", "auc_0_28", "time_back_to_baseline"]
     assay = _fitted_assay(batch)
     for ax, metric in zip(_grid(figure, len(metrics)), metrics, strict=True):
-        plot.metric_agreement(nca, batch.metrics, metric=metric, assay=assay, ax=ax)
+        plot.metric_agreement(
+            nca, _need(analysis, "model_metrics"), metric=metric, assay=assay, ax=ax
+        )
 
 
 def _km(endpoint: str) -> Callable[[Any, StudyAnalysis], None]:

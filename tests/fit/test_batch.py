@@ -25,14 +25,13 @@ import pandas as pd
 import pytest
 
 import cellkin
-from cellkin.errors import DataError, ModelError
-from cellkin.fit import FitResult
-from cellkin.fit.batch import FAILURE_STAGES, BatchFit, fit_all
+from cellkin.errors import DataError, ModelError, OptionError
+from cellkin.fit import FAILURE_STAGES, BatchFit, FitResult, fit_all
 from cellkin.simulate import sample_trial, virtual_population
 
 RICH = [-1, 1, 2, 4, 7, 9, 11, 14, 17, 21, 28, 35, 42, 56, 70, 84, 112, 140, 180]
 OPTIONS = {"n_starts": 1, "seed": 3}
-TABLES = ("params", "metrics", "statistics", "failures")
+TABLES = ("params", "statistics", "failures")
 BAD = ("FEW", "ALLBLQ")
 
 
@@ -102,7 +101,7 @@ def test_tables_have_the_documented_columns(reference):
     assert {"unit", "fixed", "success"} <= set(reference.params.columns)
     assert {"minus2ll", "aic", "bic", "success", "warnings"} <= set(reference.statistics.columns)
     assert list(reference.failures.columns) == ["subject", "stage", "reason"]
-    metrics = reference.metrics
+    metrics = reference.metrics()
     assert list(dict.fromkeys(metrics["subject"])) == list(reference.statistics["subject"])
     for metric in ("cmax", "tmax", "auc_0_28", "time_back_to_baseline"):
         assert {metric, f"{metric}_ci_lower", f"{metric}_ci_upper"} <= set(metrics.columns)
@@ -124,7 +123,7 @@ def test_subjects_argument_keeps_its_order_and_reports_unknown_ids():
     assert batch.failures.set_index("subject").at["nobody", "stage"] == "validate"
     assert batch.params.empty and list(batch.params.columns)[:2] == ["subject", "parameter"]
     assert batch.counts == {"subjects": 3, "fitted": 0, "converged": 0, "not_converged": 0,
-                            "failed": 3, "metrics_failed": 0, "on_bound": 0}  # fmt: skip
+                            "failed": 3, "on_bound": 0}  # fmt: skip
     assert "Batch fit of 3 subjects" in str(batch.summary())
 
 
@@ -132,7 +131,7 @@ def test_subjects_argument_keeps_its_order_and_reports_unknown_ids():
 
 
 def test_process_pool_gives_the_in_process_tables(reference):
-    assert_same_tables(fit_all(KINETICS, n_jobs=2, chunksize=3, progress=False, **OPTIONS),
+    assert_same_tables(fit_all(KINETICS, n_jobs=2, chunk_size=3, progress=False, **OPTIONS),
                        reference)  # fmt: skip
 
 
@@ -151,7 +150,7 @@ def test_a_worker_crash_is_a_failure_row_and_is_retried_on_resume(reference, tmp
     path, subjects = tmp_path / "fits.jsonl", ["VP001", "ALLBLQ", "VP003"]
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(2, mp_context=context, initializer=os._exit, initargs=(1,)) as pool:
-        crashed = fit_all(KINETICS, subjects=subjects, executor=pool, chunksize=1,
+        crashed = fit_all(KINETICS, subjects=subjects, executor=pool, chunk_size=1,
                           checkpoint=path, progress=False, **OPTIONS)  # fmt: skip
     assert list(crashed.failures["subject"]) == subjects
     assert set(crashed.failures["stage"]) == {"worker"}
@@ -179,7 +178,7 @@ def test_dask_local_cluster_executor(reference):
             distributed.Client(cluster) as client,
         ):  # fmt: skip
             batch = fit_all(KINETICS, subjects=subjects, executor=client.get_executor(),
-                            n_jobs=2, chunksize=1, progress=False, **OPTIONS)  # fmt: skip
+                            n_jobs=2, chunk_size=1, progress=False, **OPTIONS)  # fmt: skip
     expected = reference.params[reference.params["subject"].isin(subjects)]
     pd.testing.assert_frame_equal(batch.params, expected.reset_index(drop=True), check_exact=True)
     assert list(batch.failures["subject"]) == ["ALLBLQ"]
@@ -190,15 +189,16 @@ def test_dask_local_cluster_executor(reference):
 _KILL_SCRIPT = """
 import importlib, json, sys, time
 import pandas as pd
-batch = importlib.import_module("cellkin.fit.batch")  # `cellkin.fit` is also a function
+batch = importlib.import_module("cellkin.fit._outcome")  # what a worker runs per subject
 
-real = batch.fit_validated
+real = batch.fit_table
 def slow_fit(*args, **kwargs):  # widen the window in which the kill lands
     time.sleep(0.2)
     return real(*args, **kwargs)
-batch.fit_validated = slow_fit
-batch.fit_all(pd.read_pickle(sys.argv[1]), n_jobs=1, progress=False, checkpoint=sys.argv[2],
-              **json.loads(sys.argv[3]))
+batch.fit_table = slow_fit
+fit_all = importlib.import_module("cellkin.fit").fit_all
+fit_all(pd.read_pickle(sys.argv[1]), n_jobs=1, progress=False, checkpoint=sys.argv[2],
+        **json.loads(sys.argv[3]))
 """
 
 
@@ -231,15 +231,15 @@ def test_resume_after_kill_9_skips_finished_subjects_and_gives_identical_tables(
     with open(path, "ab") as handle:  # and a torn last line, as if killed mid-write
         handle.write(b'{"subject": "VP00')
 
-    batch_module = importlib.import_module("cellkin.fit.batch")
+    batch_module = importlib.import_module("cellkin.fit._outcome")
     calls: list[str] = []
-    real = batch_module.fit_validated
+    real = batch_module.fit_table
 
     def counting_fit(*args, **kwargs):
         calls.append(kwargs["subject"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch_module, "fit_validated", counting_fit)
+    monkeypatch.setattr(batch_module, "fit_table", counting_fit)
     resumed = fit_all(KINETICS, n_jobs=1, checkpoint=path, progress=False, **OPTIONS)
     assert_same_tables(resumed, reference)
     assert sorted(calls) == sorted(set(SUBJECTS) - set(finished))
@@ -262,8 +262,6 @@ def test_checkpoint_refuses_other_options_model_data_or_files(tmp_path):
         fit_all(KINETICS, **quick, n_starts=2)
     with pytest.raises(DataError, match="model: 'stein2019' in the file, 'stein2019_lag' now"):
         fit_all(KINETICS, "stein2019_lag", **quick, n_starts=1)
-    with pytest.raises(DataError, match="metrics"):
-        fit_all(KINETICS, **quick, n_starts=1, metrics=False)
     changed = KINETICS.assign(lloq=np.where(KINETICS["subject"] == "ALLBLQ", 60.0, 50.0))
     with pytest.raises(DataError, match="'ALLBLQ' has other samples"):
         fit_all(changed, **quick, n_starts=1)
@@ -313,8 +311,8 @@ def test_progress_bar_and_silence(capsys):
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="n_jobs"):
         fit_all(KINETICS, n_jobs=0)
-    with pytest.raises(ValueError, match="chunksize"):
-        fit_all(KINETICS, chunksize=0)
+    with pytest.raises(OptionError, match="chunk_size"):
+        fit_all(KINETICS, chunk_size=0)
     with pytest.raises(TypeError, match="use `subjects=`"):
         fit_all(KINETICS, subject="VP001")
     with pytest.raises(TypeError, match="n_start"):

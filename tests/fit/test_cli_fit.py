@@ -48,9 +48,9 @@ def test_fit_resumes_from_a_checkpoint_and_refuses_other_options(kinetics_file, 
     assert main(argv) == 0
     assert len(checkpoint.read_text().splitlines()) == 1 + 3
     capsys.readouterr()
-    assert main([*argv, "--blq", "m1"]) == 2
+    assert main([*argv, "--blq", "drop"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "fit_options.blq: 'm3' in the file, 'm1' now" in err[0]
+    assert len(err) == 1 and "fit_options.blq: 'm3' in the file, 'drop' now" in err[0]
 
 
 def test_fit_on_the_example_study_with_a_joint_fit(tmp_path, capsys):

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellkin.fit.batch import fit_all
-from cellkin.fit.compare import ModelComparison, compare_models
+from cellkin.fit import ModelComparison, compare_models, fit_all
 from cellkin.simulate import sample_trial, virtual_population
 
 RICH = [-1, 1, 2, 4, 7, 9, 11, 14, 17, 21, 28, 35, 42, 56, 70, 84, 112, 140, 180]
@@ -75,7 +74,7 @@ def test_study_table_totals_and_counts(comparison):
 
 
 def test_batch_fits_by_label_give_the_same_comparison(kinetics, comparison):
-    fits = {label: fit_all(kinetics, label, metrics=False, **QUICK) for label in MODELS}
+    fits = {label: fit_all(kinetics, label, **QUICK) for label in MODELS}
     again = compare_models(fits)
     pd.testing.assert_frame_equal(again.table, comparison.table)
     pd.testing.assert_frame_equal(again.study, comparison.study)

@@ -1,10 +1,10 @@
-"""The compiled Stein objective, start screening, early-stopping multi-start and metrics.
+"""The compiled objective (models with a closed-form level function), start screening and the
+early-stopping multi-start.
 
 Independent references: −2 ln L written out with ``scipy.stats`` (log-normal / normal
-densities, normal CDF for censored samples) and the Python objective of
-:class:`cellkin.fit.problem.SubjectProblem`; central differences for the gradient;
-``scipy.special.log_ndtr``; the models' own closed forms ``Stein2019.auc`` and the
-``brentq`` root ``time_to_level`` for the compiled metrics.
+densities, normal CDF for censored samples); central differences for the gradient;
+``scipy.special.log_ndtr``. (The closed-form metrics are tested with the models, against
+``scipy.integrate.quad`` and ``brentq``: ``tests/models/test_stein.py``.)
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from scipy import special, stats
 
 from cellkin import models
 from cellkin.errors import DataError
-from cellkin.fit import _compiled, fit, starts
-from cellkin.fit.problem import SubjectProblem
+from cellkin.fit import fit
+from cellkin.fit._problem import SubjectProblem, build_layout
 from cellkin.io import read_kinetics
 from cellkin.simulate import sample_trial
 
-subject_module = importlib.import_module("cellkin.fit.subject")
-metrics_module = importlib.import_module("cellkin.metrics.model")
+data_module = importlib.import_module("cellkin.fit._data")
+likelihood = importlib.import_module("cellkin.fit._likelihood")
+objective_module = importlib.import_module("cellkin.fit._objective")
+minimise_module = importlib.import_module("cellkin.fit._minimise")
+starts = importlib.import_module("cellkin.fit._starts")
 
 RICH = [-1, 1, 2, 4, 7, 9, 11, 14, 17, 21, 28, 35, 42, 56, 70, 84, 112, 140, 180]
 TRUTH = {"cmax": 5000.0, "tmax": 10.0, "foldx": 300.0, "alpha": 0.2, "fb": 0.02, "beta": 0.01}
@@ -43,12 +46,12 @@ def _joint(model: str = "stein2019") -> pd.DataFrame:
 def _problem(table: pd.DataFrame, model: str, error: str, blq: str = "m3"):
     """The subject's problem at its data-driven start (no fit involved)."""
     model_ = models.get(model)
-    samples = subject_module._Samples(table)
+    samples = data_module.Samples(table)
     assays = ("qpcr", "flow")
-    obs, _, _ = subject_module._observations(samples, assays, blq, "S1")
-    kinetic, scales, typical = subject_module._initial_values(model_, samples, assays)
+    obs, _, _ = data_module.observations(samples, assays, blq, "S1")
+    kinetic, scales, typical = data_module.initial_values(model_, samples, assays)
     units = {"qpcr": "copies/ug", "flow": "cells/uL"}
-    layout = subject_module.build_layout(model_, assays, units, error, kinetic, scales, typical)
+    layout = build_layout(model_, assays, units, error, kinetic, scales, typical)
     return SubjectProblem(model_, obs, layout, error)
 
 
@@ -86,7 +89,7 @@ def _scipy_minus2ll(problem: SubjectProblem, theta: np.ndarray) -> float:
 def test_compiled_minus2ll_equals_the_likelihood_written_with_scipy(model, error):
     problem = _problem(_joint(model), model, error)
     assert problem.obs.n_censored >= 5
-    objective = _compiled.SteinObjective.from_problem(problem)
+    objective = objective_module.CompiledObjective.from_problem(problem)
     for theta in _points(problem):
         search = problem.transform.to_search(theta)
         value = objective.minus2ll(search)
@@ -100,7 +103,7 @@ def test_compiled_minus2ll_equals_the_likelihood_written_with_scipy(model, error
 def test_compiled_gradient_matches_central_differences(model, error):
     """Every component (kinetic, assay scale, σ or a/b, tlag) on the estimation scale."""
     problem = _problem(_joint(model), model, error)
-    objective = _compiled.SteinObjective.from_problem(problem)
+    objective = objective_module.CompiledObjective.from_problem(problem)
     for theta in _points(problem, 3):
         search = problem.transform.to_search(theta)
         _, gradient = objective.value_and_gradient(search)
@@ -116,40 +119,39 @@ def test_compiled_gradient_matches_central_differences(model, error):
 
 def test_log_ndtr_matches_scipy_in_both_tails():
     z = np.concatenate([np.linspace(-60, 40, 2001), [-37.0001, -36.9999, -1e-9, 0.0, 1e-9]])
-    ours = np.array([_compiled._log_ndtr(v) for v in z])
+    ours = np.array([likelihood.log_ndtr(v) for v in z])
     np.testing.assert_allclose(ours, special.log_ndtr(z), rtol=1e-12, atol=1e-300)
 
 
 def test_a_failing_model_gives_the_failure_value():
     """tlag at or after tmax: the kernel refuses the point, the objective reports 1e300."""
     problem = _problem(_joint("stein2019_lag"), "stein2019_lag", "log-additive")
-    objective = _compiled.SteinObjective.from_problem(problem)
+    objective = objective_module.CompiledObjective.from_problem(problem)
     theta = problem.layout.initial.copy()
     theta[problem.layout.index("tlag")] = theta[problem.layout.index("tmax")] + 1.0
     value, gradient = objective.value_and_gradient(problem.transform.to_search(theta))
-    assert value == _compiled.FAILED and np.isnan(gradient).all()
-    assert problem.minus2ll(theta) == _compiled.FAILED
+    assert value == likelihood.FAILED and np.isnan(gradient).all()
+    assert problem.minus2ll(theta) == likelihood.FAILED
 
 
 def test_screening_reaches_the_optimum_of_noise_free_data():
     table = pd.DataFrame([{"subject": "S1", **TRUTH}])
     data = read_kinetics(sample_trial("stein2019", table, RICH, lloq=1.0, sigma=1e-4, seed=1))
-    samples = subject_module._Samples(data)
-    obs, _, _ = subject_module._observations(samples, ("qpcr",), "m3", "S1")
-    kinetic, _, typical = subject_module._initial_values(models.get("stein2019"), samples,
-                                                         ("qpcr",))  # fmt: skip
-    layout = subject_module.build_layout(models.get("stein2019"), ("qpcr",),
-                                         {"qpcr": "copies/ug"}, "log-additive", kinetic, {},
-                                         typical)  # fmt: skip
+    samples = data_module.Samples(data)
+    obs, _, _ = data_module.observations(samples, ("qpcr",), "m3", "S1")
+    kinetic, _, typical = data_module.initial_values(models.get("stein2019"), samples,
+                                                     ("qpcr",))  # fmt: skip
+    layout = build_layout(models.get("stein2019"), ("qpcr",), {"qpcr": "copies/ug"},
+                          "log-additive", kinetic, {}, typical)  # fmt: skip
     problem = SubjectProblem(models.get("stein2019"), obs, layout, "log-additive")
-    objective = _compiled.SteinObjective.from_problem(problem)
+    objective = objective_module.CompiledObjective.from_problem(problem)
     lower = problem.transform.to_search(layout.lower)
     upper = problem.transform.to_search(layout.upper)
     free = np.ones(layout.lower.size, dtype=bool)
-    search, value, evaluations, code = _compiled.minimise(
+    search, value, evaluations, code = minimise_module.minimise(
         objective, problem.transform.to_search(layout.initial), free, lower, upper
     )
-    assert code in (_compiled.GRADIENT_CONVERGED, _compiled.NO_FURTHER_DECREASE)
+    assert code in (minimise_module.GRADIENT_CONVERGED, minimise_module.NO_FURTHER_DECREASE)
     assert evaluations < 2000
     estimate = dict(zip(layout.names, problem.transform.to_model(search), strict=True))
     for name, value_true in TRUTH.items():
@@ -176,12 +178,12 @@ def test_tmax_probes_lie_in_the_neighbouring_sample_intervals():
     theta[j] = 9.36
     search = problem.transform.to_search(theta)
     free = np.ones(theta.size, dtype=bool)
-    probes = [problem.transform.to_model(p) for p in starts.tmax_neighbours(problem, search, free)]
+    probes = [problem.transform.to_model(p) for p in starts.kink_neighbours(problem, search, free)]
     assert [p[j] for p in probes] == pytest.approx([8.0, 12.5])
     for probe in probes:
         np.testing.assert_allclose(np.delete(probe, j), np.delete(theta, j), rtol=1e-12)
     free[j] = False
-    assert starts.tmax_neighbours(problem, search, free) == []
+    assert starts.kink_neighbours(problem, search, free) == []
 
 
 def test_multistart_stops_once_two_starts_agree_and_stays_deterministic():
@@ -210,24 +212,3 @@ def test_a_validated_table_with_broken_numbers_is_validated_again():
 def _trial_rows() -> pd.DataFrame:
     return sample_trial("stein2019", pd.DataFrame([{"subject": "S1", **TRUTH}]), RICH,
                         lloq=50.0, sigma=0.3, seed=4)  # fmt: skip
-
-
-def test_compiled_metrics_match_the_closed_forms():
-    """AUCs and the time back to a level, over random parameter draws and assay scales."""
-    rng = np.random.default_rng(5)
-    model = models.get("stein2019")
-    theta = np.exp(np.log(list(TRUTH.values())) + rng.normal(0.0, 0.8, (200, 6)))
-    theta[:, 4] = np.clip(theta[:, 4], 1e-6, 0.9)
-    scale = np.exp(rng.normal(0.0, 1.0, 200))
-    intervals = np.array([[0.0, 28.0], [3.0, 84.0]])
-    values = metrics_module._stein_metrics(theta, scale, 50.0, intervals, False)
-    for i in range(0, 200, 7):
-        params = dict(zip(model.param_names, theta[i], strict=True))
-        assert values["auc_0_28"][i] == pytest.approx(scale[i] * model.auc(0, 28, params),
-                                                      rel=1e-10)  # fmt: skip
-        assert values["auc_3_84"][i] == pytest.approx(scale[i] * model.auc(3, 84, params),
-                                                      rel=1e-10)  # fmt: skip
-        assert values["auc_inf"][i] == pytest.approx(scale[i] * model.auc(0, np.inf, params),
-                                                     rel=1e-10)  # fmt: skip
-        expected = model.time_to_level(50.0 / scale[i], params)
-        assert values["time_back_to_baseline"][i] == pytest.approx(expected, rel=1e-9)

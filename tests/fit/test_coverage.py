@@ -32,7 +32,7 @@ def _covered(rows: pd.DataFrame, truth: dict[str, float]) -> dict[str, bool]:
         name: bool(table.loc[name, "ci_lower"] <= truth[name] <= table.loc[name, "ci_upper"])
         for name in ("cmax", "tmax", "alpha")
     }
-    metrics = result.metrics(n_samples=400, seed=2).iloc[0]
+    metrics = result.metrics(n_draws=400, seed=2).iloc[0]
     auc = STEIN.auc(0, 28, truth)
     hits["auc_0_28"] = bool(metrics["auc_0_28_ci_lower"] <= auc <= metrics["auc_0_28_ci_upper"])
     return hits

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from cellkin.cli import main
-from cellkin.fit.batch import BatchFit, fit_all
+from cellkin.fit import BatchFit, fit_all
 from cellkin.simulate import sample_trial, virtual_population
 
 RICH = [-1, 1, 2, 4, 7, 9, 11, 14, 17, 21, 28, 35, 42, 56, 70, 84, 112, 140, 180]
@@ -46,9 +46,9 @@ SUBJECTS = list(dict.fromkeys(KINETICS["subject"]))
 # Run in each worker by `client.run(exec, _SPY, names)`; `names` holds LOG, SLOW and MARKER.
 _SPY = """
 import importlib, os, time
-batch = importlib.import_module("cellkin.fit.batch")
-real = getattr(batch, "_unspied_fit_validated", batch.fit_validated)
-batch._unspied_fit_validated = real
+batch = importlib.import_module("cellkin.fit._outcome")
+real = getattr(batch, "_unspied_fit_table", batch.fit_table)
+batch._unspied_fit_table = real
 
 def spy(*args, **kwargs):
     subject = kwargs["subject"]
@@ -65,7 +65,7 @@ def spy(*args, **kwargs):
             time.sleep(120)  # killed long before
     return real(*args, **kwargs)
 
-batch.fit_validated = spy
+batch.fit_table = spy
 """
 
 
@@ -134,7 +134,7 @@ def _fit_and_kill(client: object, folder: Path) -> tuple[BatchFit, dict[str, set
     log, marker = _spy(client, folder, slow=SLOW)
     with cf.ThreadPoolExecutor(1) as runner:
         running = runner.submit(fit_all, KINETICS, executor=client.get_executor(), n_jobs=2,
-                                chunksize=1, progress=False, **OPTIONS)  # fmt: skip
+                                chunk_size=1, progress=False, **OPTIONS)  # fmt: skip
         killed = _kill_slow_worker(marker, running)
         batch = running.result(timeout=120)
     return batch, _fitted_where(log), killed
@@ -171,7 +171,7 @@ def test_cli_fits_on_a_dask_scheduler_like_in_process(cluster, client, tmp_path,
     where = _fitted_where(log)
     assert set(where) == set(SUBJECTS)  # every subject was fitted in a worker
     assert set().union(*where.values()) <= workers
-    for name in ("params", "metrics", "statistics", "failures"):
+    for name in ("params", "statistics", "failures"):
         local = (tmp_path / "local" / f"{name}.csv").read_text()
         assert (tmp_path / "dask" / f"{name}.csv").read_text() == local, name
 
@@ -185,7 +185,7 @@ def test_killing_a_worker_mid_run_loses_no_subject_dask_reruns_its_task(
     # The killed attempt never returned, yet the subject is fitted: Dask reran its task (in
     # the other worker or the restarted one, which the spy does not instrument).
     assert killed in where[SLOW]
-    for name in ("params", "metrics", "statistics", "failures"):
+    for name in ("params", "statistics", "failures"):
         pd.testing.assert_frame_equal(getattr(batch, name), getattr(reference, name),
                                       check_exact=True, obj=name)  # fmt: skip
 

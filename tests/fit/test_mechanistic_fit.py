@@ -30,4 +30,4 @@ def test_leon_triana_fit_recovers_the_free_parameters_with_the_rest_fixed():
     table = result.params.set_index("parameter")
     assert (table.loc[list(free), "ci_lower"] < [truth[n] for n in free]).all()
     assert (table.loc[list(free), "ci_upper"] > [truth[n] for n in free]).all()
-    assert np.isfinite(result.metrics(n_samples=100)["cmax"]).all()
+    assert np.isfinite(result.metrics(n_draws=100)["cmax"]).all()

@@ -260,14 +260,64 @@ def test_bad_times_raise():
 
 
 @pytest.mark.parametrize("model", [STEIN, STEIN_LAG], ids=lambda m: m.name)
-def test_log_level_gradient_matches_central_differences(model):
-    """Away from the kinks (tlag, Tmax) the analytic ∂ln C/∂θ equals central differences."""
+def test_level_gradient_matches_central_differences(model):
+    """Away from the kinks (tlag, Tmax) the analytic ∂ln C/∂θ of the level function
+    (capability 7) equals central differences of ``ln simulate``."""
     kinetic = np.array(list(model.defaults.values()))
     t = np.array([0.5, 2.0, 4.0, 8.0, 12.0, 30.0, 200.0])
-    analytic = model.log_level_gradient(t, kinetic)
+    levels, analytic = model.levels(t, gradient=True)
+    np.testing.assert_allclose(levels, model.simulate(t), rtol=1e-15)
     for j, name in enumerate(model.param_names):
         step = 1e-6 * kinetic[j]
         up = dict(model.defaults, **{name: kinetic[j] + step})
         down = dict(model.defaults, **{name: kinetic[j] - step})
         numeric = (np.log(model.simulate(t, up)) - np.log(model.simulate(t, down))) / (2 * step)
         np.testing.assert_allclose(analytic[:, j], numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_the_stein_models_declare_their_capabilities():
+    for model in (STEIN, STEIN_LAG):
+        assert model.capabilities == {"levels", "level_gradient", "metrics", "kink_time"}
+        assert model.kink_time_parameter == "tmax"
+    assert models.get("kimmel2021").capabilities == frozenset()
+
+
+@pytest.mark.parametrize("model", [STEIN, STEIN_LAG], ids=lambda m: m.name)
+def test_closed_form_metrics_match_quadrature_and_root_finding(model):
+    """The metrics capability (capability 8) over random parameter vectors: AUCs against
+    ``scipy.integrate.quad`` of the simulated curve, the time to a level against ``brentq``
+    on the simulated curve, Cmax/Tmax and the rate constants against the parameters."""
+    from scipy.optimize import brentq
+
+    rng = np.random.default_rng(5)
+    intervals = np.array([[0.0, 28.0], [3.0, 84.0]])
+    defaults = np.array(list(model.defaults.values()))
+    for _ in range(12):
+        p = defaults * np.exp(rng.normal(0.0, 0.5, defaults.size))
+        p[4] = min(p[4], 0.5)  # fb
+        if p.size > 6:
+            p[6] = min(p[6], 0.5 * p[1])  # tlag before tmax
+        params = dict(zip(model.param_names, p, strict=True))
+        out = np.empty(intervals.shape[0] + 7)
+        assert model.metrics_kernel(p, intervals, 50.0, out) == 0
+        assert out[0] == params["cmax"] and out[1] == params["tmax"]
+        kinks = [params.get("tlag", 0.0), params["tmax"]]
+
+        def level(t, params=params):
+            return model.simulate([t], params)[0]
+
+        for q, (a, b) in enumerate(intervals):
+            points = [k for k in kinks if a < k < b] or None
+            expected, _ = quad(level, a, b, points=points, epsabs=0, epsrel=1e-11, limit=400)
+            assert out[2 + q] == pytest.approx(expected, rel=1e-8)
+        rise, _ = quad(level, 0.0, params["tmax"], points=kinks[:1] if kinks[0] > 0 else None,
+                       epsabs=0, epsrel=1e-11, limit=400)  # fmt: skip
+        tail, _ = quad(level, params["tmax"], np.inf, epsabs=0, epsrel=1e-10, limit=400)
+        assert out[4] == pytest.approx(rise + tail, rel=1e-7)  # AUC∞
+        rho = math.log(params["foldx"]) / (params["tmax"] - params.get("tlag", 0.0))
+        assert out[5] == pytest.approx(math.log(2) / rho, rel=1e-12)
+        assert out[6] == pytest.approx(math.log(2) / params["alpha"], rel=1e-12)
+        assert out[7] == pytest.approx(math.log(2) / params["beta"], rel=1e-12)
+        root = brentq(lambda t, params=params: model.simulate([t], params)[0] - 50.0,
+                      params["tmax"], 1e6, xtol=1e-12, rtol=1e-13)  # fmt: skip
+        assert out[8] == pytest.approx(root, rel=1e-9)

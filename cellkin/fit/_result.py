@@ -2,78 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cellkin._display import Summary
 from cellkin.errors import FitError
-from cellkin.fit.problem import ParameterLayout
+from cellkin.fit._problem import ParameterLayout
 from cellkin.models.base import Model
+from cellkin.models.transforms import Transform
 
-if TYPE_CHECKING:
-    from cellkin.fit.problem import SubjectProblem
-
-__all__ = ["FitResult"]
+__all__ = ["PARAM_COLUMNS", "FitResult"]
 
 PARAM_COLUMNS = ("parameter", "kind", "estimate", "se", "rse_pct", "ci_lower", "ci_upper",
                  "unit", "scale", "fixed", "description")  # fmt: skip
-
-
-@functools.lru_cache(maxsize=256)
-def _t_quantile(probability: float, dof: int) -> float:
-    """Student-t quantile (cached: a batch asks for the same few again and again)."""
-    return float(stats.t.ppf(probability, dof))
-
-
-def build_parameter_table(
-    problem: SubjectProblem,
-    search: np.ndarray,
-    free: np.ndarray,
-    structural: np.ndarray,
-    covariance: np.ndarray,
-    dof: int,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Estimates on the natural scale with SE (delta method), RSE% and t-based CIs.
-
-    Error parameters get the asymptotic SE of a log-scale SD, ``SE(ln σ̂) ≈ 1/√(2 n_q)``
-    (``n_q`` quantified samples of that assay); the combined model's error parameters get no SE.
-    """
-    layout, transform = problem.layout, problem.transform
-    se_search = np.full(search.size, np.nan)
-    se_search[structural] = np.sqrt(np.clip(np.diag(covariance), 0, None))
-    for j, (name, kind) in enumerate(zip(layout.names, layout.kinds, strict=True)):
-        if kind == "error" and free[j] and problem.error == "log-additive":
-            assay = problem.obs.assays.index(name.removeprefix("sigma_"))
-            quantified = int(((problem.obs.assay == assay) & ~problem.obs.censored).sum())
-            se_search[j] = 1 / np.sqrt(2 * quantified)
-    quantile = _t_quantile(0.5 + level / 2, max(dof, 1))
-    estimate = transform.to_model(search)
-    se = transform.derivative(search) * se_search
-    with np.errstate(invalid="ignore"):
-        lower = transform.to_model(search - quantile * se_search)
-        upper = transform.to_model(search + quantile * se_search)
-    return pd.DataFrame(
-        {
-            "parameter": layout.names,
-            "kind": layout.kinds,
-            "estimate": estimate,
-            "se": se,
-            "rse_pct": 100 * se / np.abs(estimate),
-            "ci_lower": lower,
-            "ci_upper": upper,
-            "unit": layout.units,
-            "scale": layout.scales,
-            "fixed": ~free,
-            "description": layout.descriptions,
-        },
-        copy=False,  # every array above is new; skips pandas' consolidating copy
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,18 +131,18 @@ class FitResult:
         sd = np.sqrt(np.diag(cov.to_numpy()))
         return cov / np.outer(sd, sd)
 
-    def sample_parameters(self, n: int = 1000, seed: int = 0) -> np.ndarray:
-        """Draw ``n`` natural-scale parameter vectors from the estimation-scale normal
+    def sample_parameters(self, n_draws: int = 1000, seed: int = 0) -> np.ndarray:
+        """Draw ``n_draws`` natural-scale parameter vectors from the estimation-scale normal
         approximation, truncated at the parameter bounds (draws beyond a bound are set to
         it); fixed and error parameters stay at their estimates."""
         if not np.isfinite(self.covariance_search).all():
             raise FitError(f"subject {self.subject!r}: no covariance, cannot sample parameters")
         rng = np.random.default_rng(seed)
-        draws = np.tile(self.search_estimate, (n, 1))
+        draws = np.tile(self.search_estimate, (n_draws, 1))
         draws[:, self.structural] = rng.multivariate_normal(
             self.search_estimate[self.structural],
             self.covariance_search,
-            size=n,
+            size=n_draws,
             method="eigh",
         )
         transform = _transform(self)
@@ -224,18 +168,18 @@ class FitResult:
         self,
         t: object,
         assay: str | None = None,
-        level: float = 0.95,
-        n: int = 500,
+        confidence: float = 0.95,
+        n_draws: int = 500,
         seed: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Pointwise confidence band of the fitted curve from parameter uncertainty."""
         assay, _ = self._assay_scale(assay)
-        draws = self.sample_parameters(n, seed)
+        draws = self.sample_parameters(n_draws, seed)
         k = len(self.model.params)
         levels = self.model.simulate_many(t, draws[:, :k])
         if assay != self.assays[0]:
             levels = levels * draws[:, [self.layout.index(f"scale_{assay}")]]
-        tail = 50 * (1 - level)
+        tail = 50 * (1 - confidence)
         return np.nanpercentile(levels, tail, axis=0), np.nanpercentile(levels, 100 - tail, axis=0)
 
     # ------------------------------------------------------------------ faces
@@ -255,8 +199,9 @@ class FitResult:
         }])  # fmt: skip
 
     def metrics(self, **options: Any) -> pd.DataFrame:
-        """Model-based metrics with CIs; see :func:`cellkin.metrics.model_metrics`."""
-        from cellkin.metrics.model import model_metrics
+        """Model-based metrics with CIs: :func:`cellkin.metrics.model_metrics` of this fit
+        (a convenience: the metrics layer computes them)."""
+        from cellkin.metrics import model_metrics  # the layer above, asked lazily
 
         return model_metrics(self, **options)
 
@@ -284,7 +229,5 @@ class FitResult:
         return plot_fit(self, ax=ax, band=band, days=days)
 
 
-def _transform(result: FitResult):
-    from cellkin.fit.transforms import Transform
-
+def _transform(result: FitResult) -> Transform:
     return Transform(result.layout.scales, result.layout.lower, result.layout.upper)

@@ -1,7 +1,11 @@
-"""One subject's fitting problem: observations, parameter layout and objective (private API).
+"""One subject's fitting problem: observations, parameter layout and objective (private).
 
 Kept apart from the model (which never sees data) and from the optimiser (lmfit), as PINTS
-separates ``ForwardModel``, ``Problem`` and ``LogLikelihood``. Parameters are laid out as
+separates ``ForwardModel``, ``Problem`` and ``LogLikelihood``. The objective is the one
+compiled likelihood of :mod:`cellkin.fit._likelihood` evaluated on the model's levels from
+its simulation kernel, so it serves every model (the ODE models through their solvers);
+models with a closed-form level function are optimised through the compiled
+:mod:`cellkin.fit._objective` instead, on the same likelihood. Parameters are laid out as
 
 1. the model's kinetic parameters (``model.param_names``),
 2. ``scale_<assay>`` for every assay after the first in a joint fit (assay level =
@@ -9,7 +13,7 @@ separates ``ForwardModel``, ``Problem`` and ``LogLikelihood``. Parameters are la
 3. error parameters per assay: ``sigma_<assay>`` (log-additive) or ``sigma_add_<assay>``,
    ``sigma_prop_<assay>`` (combined),
 
-each with its estimation scale (:class:`~cellkin.fit.transforms.Transform`).
+each with its estimation scale (:class:`~cellkin.models.transforms.Transform`).
 """
 
 from __future__ import annotations
@@ -17,16 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import log_ndtr
 
-from cellkin.fit import likelihood
-from cellkin.fit.likelihood import ErrorKind, Observations
-from cellkin.fit.transforms import Transform
+from cellkin.fit import _likelihood as likelihood
+from cellkin.fit._likelihood import FAILED, Observations
 from cellkin.models.base import Model
+from cellkin.models.transforms import Transform
 
-__all__ = ["ParameterLayout", "SubjectProblem", "central_differences"]
-
-_FAILED_MINUS2LL = 1e300
+__all__ = ["ParameterLayout", "SubjectProblem", "build_layout", "central_differences"]
 
 
 def central_differences(function, point: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -66,7 +67,7 @@ def build_layout(
     model: Model,
     assays: tuple[str, ...],
     units: dict[str, str],
-    error: ErrorKind,
+    error: str,
     initial_kinetic: dict[str, float],
     initial_scales: dict[str, float],
     typical_level: dict[str, float],
@@ -111,12 +112,17 @@ class SubjectProblem:
     model: Model
     obs: Observations
     layout: ParameterLayout
-    error: ErrorKind
+    error: str
     transform: Transform = field(init=False)
+    _arrays: tuple = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         layout = self.layout
         object.__setattr__(self, "transform", Transform(layout.scales, layout.lower, layout.upper))
+        arrays = (self.obs.target, np.ascontiguousarray(self.obs.censored, dtype=np.bool_),
+                  np.ascontiguousarray(self.obs.assay, dtype=np.int64), self.n_kinetic,
+                  len(self.obs.assays), likelihood.check_error(self.error))  # fmt: skip
+        object.__setattr__(self, "_arrays", arrays)
 
     @property
     def n_kinetic(self) -> int:
@@ -142,64 +148,38 @@ class SubjectProblem:
         level = self.levels(kinetic, self.obs.time)
         return None if level is None else level * scales[self.obs.assay]
 
-    def standardized(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(z, sd) per observation at ``theta``."""
-        prediction = self.predict(theta)
-        if prediction is None:
-            return None
-        _, _, errors = self.split(theta)
-        sd = likelihood.residual_sd(self.obs, prediction, errors, self.error)
-        return likelihood.standardized(self.obs, prediction, sd, self.error)
+    def _minus2ll(self, theta: np.ndarray, z: np.ndarray) -> float:
+        """The compiled likelihood at ``theta``, filling ``z`` when it has one entry per sample."""
+        level = self.levels(np.ascontiguousarray(theta[: self.n_kinetic]), self.obs.time)
+        if level is None:
+            return FAILED
+        target, censored, assay, n_kinetic, n_assays, error = self._arrays
+        theta = np.ascontiguousarray(theta, dtype=np.float64)
+        no_gradient = np.empty((0, n_kinetic))
+        return float(likelihood.subject_minus2ll(theta, level, no_gradient, target, censored,
+                                                 assay, n_kinetic, n_assays, error,
+                                                 np.empty(0), z))  # fmt: skip
 
     def minus2ll(self, theta: np.ndarray) -> float:
-        """−2 ln L with all constants (a large finite value where the model fails)."""
-        result = self.standardized(theta)
-        if result is None or not np.isfinite(result[0]).all():
-            return _FAILED_MINUS2LL
-        z, sd = result
-        return float(likelihood.minus2ll_terms(z, sd, self.obs, self.error).sum())
+        """−2 ln L with all constants (:data:`~cellkin.fit._likelihood.FAILED` where the model
+        fails)."""
+        return self._minus2ll(theta, np.empty(0))
 
-    @property
-    def has_gradient(self) -> bool:
-        """Whether :meth:`gradient` is analytic (log-additive error and a model that gives
-        ``log_level_gradient``, as the Stein family does)."""
-        return self.error == "log-additive" and hasattr(self.model, "log_level_gradient")
-
-    def gradient(self, theta: np.ndarray) -> np.ndarray:
-        """d(−2 ln L)/dθ on the natural scale (log-additive error; see :attr:`has_gradient`).
-
-        With ``w_i = ∂(−2 ln L)/∂ ln f_i`` — ``−2z/σ`` for a quantified sample and ``2λ(z)/σ``
-        for a censored one (``λ = φ/Φ``, the inverse Mills ratio) — the kinetic gradient is
-        ``Σ_i w_i ∂ln f_i/∂θ``; each assay scale gets ``Σ_i w_i / scale``; each σ gets
-        ``(2 − 2z²)/σ`` per quantified and ``2λz/σ`` per censored sample.
-        """
-        kinetic, scales, _ = self.split(theta)
-        result = self.standardized(theta)
-        if result is None:
-            return np.full(theta.size, np.nan)
-        z, sd = result
-        censored = self.obs.censored
-        mills = np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_ndtr(z))
-        weight = np.where(censored, 2 * mills / sd, -2 * z / sd)
-        gradient = np.zeros(theta.size)
-        k, n_assays = self.n_kinetic, len(self.obs.assays)
-        gradient[:k] = weight @ self.model.log_level_gradient(self.obs.time, kinetic)
-        per_sigma = np.where(censored, 2 * mills * z / sd, (2 - 2 * z**2) / sd)
-        for a in range(n_assays):
-            rows = self.obs.assay == a
-            if a > 0:
-                gradient[k + a - 1] = weight[rows].sum() / scales[a]
-            gradient[k + n_assays - 1 + a] = per_sigma[rows].sum()
-        return gradient
+    def standardized(self, theta: np.ndarray) -> np.ndarray | None:
+        """Standardised residual (or M3 argument) of every observation at ``theta``."""
+        z = np.full(self.obs.n, np.nan)
+        return None if self._minus2ll(theta, z) >= FAILED else z
 
     def information_jacobian(self, search: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Central-difference Jacobian of the information residuals w.r.t. ``search[free]``,
         error parameters held at their estimates."""
+        censored = self._arrays[1]
 
         def info(point: np.ndarray) -> np.ndarray:
-            result = self.standardized(self.transform.to_model(point))
-            if result is None:
-                return np.full(self.obs.n, np.nan)
-            return likelihood.information_residuals(result[0], self.obs.censored)
+            out = np.full(self.obs.n, np.nan)
+            z = self.standardized(self.transform.to_model(point))
+            if z is not None:
+                likelihood.information_residuals(z, censored, out)
+            return out
 
         return central_differences(info, search, np.flatnonzero(free)).reshape(self.obs.n, -1)

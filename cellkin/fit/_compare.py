@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from cellkin._display import Summary
-from cellkin.fit.batch import BatchFit, fit_all
+from cellkin.errors import OptionError
+from cellkin.fit._batch import BatchFit, fit_all
 from cellkin.models import get as get_model
 from cellkin.models.base import Model
 
@@ -91,8 +92,7 @@ def _fit_each(
 ) -> dict[str, BatchFit]:
     labels = [get_model(name).name for name in names]
     if len(set(labels)) != len(labels) or len(labels) < 2:
-        raise ValueError(f"`models` must name at least two different models, got {labels}")
-    options.setdefault("metrics", False)
+        raise OptionError(f"`models` must name at least two different models, got {labels}")
     checkpoint = options.pop("checkpoint", None)
     fits = {}
     for label, name in zip(labels, names, strict=True):
@@ -163,7 +163,7 @@ def compare_models(
         At least two different models (default: Stein 2019 with and without a lag).
     **fit_all_options
         Options of :func:`~cellkin.fit.fit_all` and :func:`~cellkin.fit.fit`, the same for
-        every model (``metrics`` defaults to ``False`` here). A ``checkpoint`` path gets the
+        every model. A ``checkpoint`` path gets the
         model's name before its suffix, one file per model: ``fits.jsonl`` →
         ``fits.stein2019.jsonl``.
 

@@ -1,0 +1,206 @@
+"""The result of a batch fit, :class:`BatchFit`, and its tables (private; see
+:func:`cellkin.fit_all`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellkin._display import Summary
+from cellkin._version import __version__
+from cellkin.fit._outcome import Outcome
+from cellkin.fit._result import FitResult
+
+__all__ = ["FAILURE_STAGES", "BatchFit", "assemble"]
+
+#: Stages of a failure row, in the order a subject meets them.
+FAILURE_STAGES = ("validate", "fit", "convergence", "worker")
+
+_FAILURE_COLUMNS = ["subject", "stage", "reason"]
+_PARAM_COLUMNS = (
+    "subject parameter kind estimate se rse_pct ci_lower ci_upper unit scale fixed description "
+    "success"
+).split()
+_STATISTIC_COLUMNS = (
+    "subject model error blq minus2ll aic bic n_obs n_censored n_free success message at_bounds "
+    "warnings"
+).split()
+
+
+def _concat(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _params_table(fitted: Sequence[Outcome]) -> pd.DataFrame:
+    """The long parameter table of the fitted subjects: their parameter tables stacked."""
+    if not fitted:
+        return pd.DataFrame(columns=_PARAM_COLUMNS)
+    frames = [o.result.params for o in fitted]  # type: ignore[union-attr]
+    sizes = [len(frame) for frame in frames]
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(
+        0, "subject", np.repeat(np.array([o.subject for o in fitted], dtype=object), sizes)
+    )
+    success = np.array([o.result.success for o in fitted], dtype=bool)  # type: ignore[union-attr]
+    table["success"] = np.repeat(success, sizes)
+    return table
+
+
+def _statistics_table(fitted: Sequence[Outcome]) -> pd.DataFrame:
+    """One row per fitted subject (:meth:`FitResult.fit_statistics` plus ``warnings``)."""
+    if not fitted:
+        return pd.DataFrame(columns=_STATISTIC_COLUMNS)
+    results = [o.result for o in fitted]
+    columns: dict[str, np.ndarray] = {
+        "subject": np.array([o.subject for o in fitted], dtype=object),
+        "model": np.array([r.model.name for r in results], dtype=object),  # type: ignore[union-attr]
+    }
+    for name, kind in (("error", object), ("blq", object), ("minus2ll", float), ("aic", float),
+                       ("bic", float), ("n_obs", np.int64), ("n_censored", np.int64),
+                       ("n_free", np.int64), ("success", bool), ("message", object)):  # fmt: skip
+        columns[name] = np.array([getattr(r, name) for r in results], dtype=kind)
+    columns["at_bounds"] = np.array([", ".join(r.at_bounds) for r in results], dtype=object)  # type: ignore[union-attr]
+    columns["warnings"] = np.array([o.warnings for o in fitted], dtype=object)
+    return pd.DataFrame(columns)
+
+
+def assemble(
+    order: Sequence[str], outcomes: Mapping[str, Outcome], settings: dict[str, Any]
+) -> BatchFit:
+    fitted = [outcomes[s] for s in order if outcomes[s].result is not None]
+    failures = []
+    for subject in order:
+        failures += [(subject, stage, reason) for stage, reason in outcomes[subject].failures]
+    return BatchFit(
+        params=_params_table(fitted),
+        statistics=_statistics_table(fitted),
+        failures=pd.DataFrame(failures, columns=_FAILURE_COLUMNS),
+        results={o.subject: o.result for o in fitted},  # type: ignore[misc]
+        subjects=tuple(order),
+        settings=settings,
+    )
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class BatchFit:
+    """Fits of many subjects (from :func:`fit_all`): tidy tables plus each subject's result.
+
+    Every input subject is in ``params`` (fitted, converged or not) or in ``failures`` (no
+    fit), or both (a fit that did not converge). Model-based metrics of the fits:
+    :meth:`metrics`.
+
+    Attributes
+    ----------
+    params : DataFrame
+        One row per subject × parameter: ``subject, parameter, kind, estimate, se, rse_pct,
+        ci_lower, ci_upper, unit, scale, fixed, description, success`` (natural scale, 95% CI;
+        ``success`` is the subject's convergence flag).
+    statistics : DataFrame
+        One row per fitted subject: ``subject, model, error, blq, minus2ll, aic, bic, n_obs,
+        n_censored, n_free, success, message, at_bounds, warnings`` (``at_bounds``: the
+        parameters estimated on a bound, see :attr:`cellkin.fit.FitResult.at_bounds`;
+        ``warnings``: the warnings its fit emitted, ``"; "``-joined; both empty
+        when none).
+    failures : DataFrame
+        ``subject, stage, reason``, one row per problem, stages in :data:`FAILURE_STAGES`:
+        ``validate`` (the subject's samples are invalid or absent), ``fit`` (the fit raised,
+        e.g. fewer than 3 quantifiable samples), ``convergence`` (fitted with
+        ``success=False``: kept in ``params``/``statistics`` and listed here) and ``worker``
+        (the task died with its
+        worker, e.g. ``BrokenProcessPool``; not checkpointed, so a rerun retries it).
+    results : dict
+        Subject → :class:`~cellkin.fit.FitResult` for every fitted subject (restored from the
+        checkpoint, too, for subjects finished by an earlier run).
+    subjects : tuple of str
+        The input subjects, in the order of every table.
+    settings : dict
+        cellkin version, model, every fit option, and the checkpoint used.
+    """
+
+    params: pd.DataFrame
+    statistics: pd.DataFrame
+    failures: pd.DataFrame
+    results: Mapping[str, FitResult]
+    subjects: tuple[str, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Numbers of subjects: input, fitted, converged, not converged, failed (no fit), and
+        fitted with a parameter estimated on a bound (:attr:`cellkin.fit.FitResult.at_bounds`)."""
+        fitted = set(self.statistics["subject"])
+        converged = int(self.statistics["success"].astype(bool).sum())
+        return {
+            "subjects": len(self.subjects),
+            "fitted": len(fitted),
+            "converged": converged,
+            "not_converged": len(fitted) - converged,
+            "failed": len(set(self.failures["subject"]) - fitted),
+            "on_bound": int((self.statistics["at_bounds"].astype(str) != "").sum()),
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """The long parameter table (one row per subject × parameter), a copy."""
+        return self.params.copy()
+
+    def metrics(self, **options: Any) -> pd.DataFrame:
+        """Model-based metrics of every fit, with CIs: :func:`cellkin.metrics.model_metrics`
+        of this batch (a convenience: the metrics layer computes them, for all fits at once)."""
+        from cellkin.metrics import model_metrics  # the layer above, asked lazily
+
+        return model_metrics(self, **options)
+
+    def to_csv(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``params.csv``, ``statistics.csv`` and ``failures.csv``.
+
+        The directory is created when missing; returns the path of each file by table name.
+        """
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name in ("params", "statistics", "failures"):
+            paths[name] = folder / f"{name}.csv"
+            getattr(self, name).to_csv(paths[name], index=False)
+        return paths
+
+    def parameter_summary(self) -> pd.DataFrame:
+        """Per estimated parameter over converged fits: n, median estimate, median RSE%."""
+        rows = self.params[self.params["success"].astype(bool) & ~self.params["fixed"].astype(bool)]
+        grouped = rows.groupby("parameter", sort=False)
+        return pd.DataFrame(
+            {
+                "n": grouped.size(),
+                "median_estimate": grouped["estimate"].median(),
+                "median_rse_pct": grouped["rse_pct"].median(),
+                "unit": grouped["unit"].first(),
+            }
+        ).reset_index()
+
+    def summary(self) -> Summary:
+        """People-facing summary: counts, parameters (median RSE%) and failures by stage."""
+        counts = pd.DataFrame([self.counts])
+        stages = self.failures.groupby("stage", sort=False).size().rename("subjects")
+        notes = [
+            f"cellkin {self.settings.get('cellkin_version', __version__)}; options "
+            f"{self.settings.get('fit_options', {})}"
+        ]
+        title = f"Batch fit of {counts.at[0, 'subjects']} subjects: {self.settings.get('model')}"
+        tables = [("Subjects", counts), ("Parameters (converged fits)", self.parameter_summary())]
+        if len(stages):
+            tables.append(("Failures by stage", stages.reset_index()))
+        return Summary(title, tuple(tables), tuple(notes))
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts.items())
+        return f"BatchFit(model={self.settings.get('model')!r}, {counts})"
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()

@@ -1,0 +1,150 @@
+r"""Uncertainty of a fit: the information covariance, the stationarity check and the
+parameter table with SEs and CIs (private).
+
+The covariance of the estimation-scale parameters is :math:`(J^\top J)^{-1}\,n/(n-p)`, with
+:math:`J` the Jacobian of the information residuals (standardised residuals, and
+:math:`\sqrt{-2\ln\Phi}` for censored samples) at the estimate, error parameters held fixed
+— robust to a kink of the curve (Stein's Tmax), where Hessian-based SEs collapse when the kink
+falls on a sample time. Confidence limits use t quantiles with ``n − p`` degrees of freedom on
+the estimation scale and are transformed back (so they respect the bounds); SEs on the
+natural scale by the delta method.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cellkin.fit._objective import CompiledObjective
+from cellkin.fit._problem import SubjectProblem, central_differences
+
+__all__ = ["build_parameter_table", "covariance", "stationary"]
+
+
+def stationary(
+    problem: SubjectProblem,
+    search: np.ndarray,
+    structural: np.ndarray,
+    covariance: np.ndarray,
+    objective: CompiledObjective | None,
+) -> bool:
+    """Whether the estimate is a stationary point: the Newton decrement of −2LL over the
+    structural parameters, ``¼·gᵀ·Cov·g`` (``Cov ≈ I⁻¹``, g by central differences), is below
+    1e-3 — the −2LL a further Newton step could still gain.
+
+    L-BFGS-B often stops with an "abnormal line search" at the optimum itself (at the Stein
+    kink, or with finite-difference gradients); this scale-free check tells such a stop from
+    a real failure. With a compiled objective, a coordinate along which the estimate is a
+    local minimum counts 0 in ``g`` (:meth:`CompiledObjective.stationarity_gradient`): when a
+    kink time (Stein's Tmax) sits on a sample time, −2 ln L has a kink there and its central
+    difference is not 0 although no step along it descends.
+    """
+    if covariance.size == 0 or not np.isfinite(covariance).all():
+        return False
+    columns = np.flatnonzero(structural)
+    if objective is not None:
+        g = objective.stationarity_gradient(search, columns)
+    else:
+        g = central_differences(
+            lambda point: problem.minus2ll(problem.transform.to_model(point)), search, columns
+        ).ravel()
+    return bool(0.25 * g @ covariance @ g < 1e-3)
+
+
+def covariance(
+    problem: SubjectProblem,
+    search: np.ndarray,
+    free: np.ndarray,
+    objective: CompiledObjective | None,
+):
+    """Jacobian-based covariance of the identified kinetic/scale parameters (estimation scale).
+
+    Parameters pinned at a bound are left out, and while the information matrix is singular
+    (condition number > 1e10) the parameter with the least information is left out too (e.g.
+    α once FB reaches 1, when the decline is mono-exponential). Those get no SE and are
+    named in the note, so that the identified ones keep their uncertainty.
+    Returns ``(structural, covariance, note, failed)``.
+    """
+    lower = problem.transform.to_search(problem.layout.lower)
+    upper = problem.transform.to_search(problem.layout.upper)
+    tolerance = 1e-6 * (1 + np.abs(search))
+    pinned = free & ((np.abs(search - lower) < tolerance) | (np.abs(upper - search) < tolerance))
+    structural = free & (np.array(problem.layout.kinds) != "error") & ~pinned
+    if objective is not None:
+        jacobian = objective.information_jacobian(search, np.flatnonzero(structural))
+    else:
+        jacobian = problem.information_jacobian(search, structural)
+    names = np.array(problem.layout.names)
+    notes = [f"{', '.join(names[pinned])} at a bound"] if pinned.any() else []
+    if not np.isfinite(jacobian).all():
+        return structural, np.full((structural.sum(),) * 2, np.nan), "model failed", True
+    columns = np.flatnonzero(structural)
+    keep = np.ones(columns.size, dtype=bool)
+    while keep.any() and np.linalg.cond(jacobian[:, keep].T @ jacobian[:, keep]) > 1e10:
+        norms = np.where(keep, np.linalg.norm(jacobian, axis=0), np.inf)
+        keep[int(np.argmin(norms))] = False
+    if not keep.all():
+        notes.append(f"{', '.join(names[columns[~keep]])} not identifiable")
+        structural[columns[~keep]] = False
+    n, p = problem.obs.n, int(keep.sum())
+    if p == 0:
+        return structural, np.empty((0, 0)), "; ".join(notes), False
+    if n <= p:
+        return structural, np.full((p, p), np.nan), "too few samples for a covariance", True
+    information = jacobian[:, keep].T @ jacobian[:, keep]
+    return structural, np.linalg.inv(information) * n / (n - p), "; ".join(notes), False
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(probability: float, dof: int) -> float:
+    """Student-t quantile (cached: a batch asks for the same few again and again)."""
+    return float(stats.t.ppf(probability, dof))
+
+
+def build_parameter_table(
+    problem: SubjectProblem,
+    search: np.ndarray,
+    free: np.ndarray,
+    structural: np.ndarray,
+    covariance: np.ndarray,
+    dof: int,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Estimates on the natural scale with SE (delta method), RSE% and t-based CIs.
+
+    Error parameters get the asymptotic SE of a log-scale SD, ``SE(ln σ̂) ≈ 1/√(2 n_q)``
+    (``n_q`` quantified samples of that assay); the combined model's error parameters get no SE.
+    """
+    layout, transform = problem.layout, problem.transform
+    se_search = np.full(search.size, np.nan)
+    se_search[structural] = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    for j, (name, kind) in enumerate(zip(layout.names, layout.kinds, strict=True)):
+        if kind == "error" and free[j] and problem.error == "log-additive":
+            assay = problem.obs.assays.index(name.removeprefix("sigma_"))
+            quantified = int(((problem.obs.assay == assay) & ~problem.obs.censored).sum())
+            se_search[j] = 1 / np.sqrt(2 * quantified)
+    quantile = _t_quantile(0.5 + confidence / 2, max(dof, 1))
+    estimate = transform.to_model(search)
+    se = transform.derivative(search) * se_search
+    with np.errstate(invalid="ignore"):
+        lower = transform.to_model(search - quantile * se_search)
+        upper = transform.to_model(search + quantile * se_search)
+    return pd.DataFrame(
+        {
+            "parameter": layout.names,
+            "kind": layout.kinds,
+            "estimate": estimate,
+            "se": se,
+            "rse_pct": 100 * se / np.abs(estimate),
+            "ci_lower": lower,
+            "ci_upper": upper,
+            "unit": layout.units,
+            "scale": layout.scales,
+            "fixed": ~free,
+            "description": layout.descriptions,
+        },
+        copy=False,  # every array above is new; skips pandas' consolidating copy
+    )
