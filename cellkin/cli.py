@@ -107,7 +107,7 @@ def _write_table(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from cellkin.report.inputs import identify_table, kinetics_summary
+    from cellkin.io import identify_table, kinetics_summary
 
     if args.example:
         from cellkin.datasets import load_example
