@@ -4,7 +4,7 @@ Generic column converters in the style of the ``*_like`` helpers of
 ``statsmodels/tools/validation/validation.py``: each takes a :class:`Context` (what the table is
 called and how to cite a row) and raises :class:`~cellkin.errors.DataError` with a message that
 names the file, the column, the first offending row, how many rows are affected and how to fix
-the problem. :mod:`cellkin._conventions` applies them to kinetics tables.
+the problem. The readers of :mod:`cellkin.io` apply them to every study table.
 
 Row numbers are 1-based data rows: row 1 is the first row below the header, so in a spreadsheet
 it is the row numbered 2. Helpers expect Series whose index holds these row numbers (the reader

@@ -20,16 +20,16 @@ from typing import Any
 
 import pandas as pd
 
-from cellkin import io
+from cellkin.io import read_adverse_events, read_kinetics, read_lesions, read_subjects
 
 __all__ = ["ExampleStudy", "load_example"]
 
 _PACKAGE_DATA = "_example_data"
 _TABLES = {
-    "kinetics": ("kinetics.csv", io.read_kinetics),
-    "subjects": ("subjects.csv", io.read_subjects),
-    "lesions": ("lesions.csv", io.read_lesions),
-    "adverse_events": ("adverse_events.csv", io.read_adverse_events),
+    "kinetics": ("kinetics.csv", read_kinetics),
+    "subjects": ("subjects.csv", read_subjects),
+    "lesions": ("lesions.csv", read_lesions),
+    "adverse_events": ("adverse_events.csv", read_adverse_events),
 }
 
 

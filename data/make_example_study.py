@@ -50,8 +50,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # use the cellkin of this source tree, not an installed one
 
 from cellkin import models  # noqa: E402
-from cellkin.simulate import Assay, VirtualTrial, Visit, virtual_trial  # noqa: E402
-from cellkin.simulate._trial import _significant  # noqa: E402
+from cellkin.simulate import (  # noqa: E402
+    Assay,
+    VirtualTrial,
+    Visit,
+    round_significant,
+    virtual_trial,
+)
 
 SEED = 2025
 DEFAULT_OUT = ROOT / "cellkin" / "_example_data"
@@ -665,7 +670,7 @@ def _kinetics(trial: VirtualTrial, subjects: list[Subject]) -> pd.DataFrame:
     keys = ["subject", "time"]
     background = _background_qpcr(subjects, trial.schedule)
     background = background.merge(trial.schedule, on=keys, how="left", validate="many_to_one")
-    background["value"] = _significant(background["value"], 4)
+    background["value"] = round_significant(background["value"], 4)
     table = pd.concat([trial.kinetics, background], ignore_index=True)
     order = {QPCR.name: 0, FLOW.name: 1}
     table = table.sort_values(

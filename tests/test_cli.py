@@ -158,7 +158,7 @@ def test_nca_cli_errors(argv, message, capsys):
 
 
 def test_every_subcommand_help_shows_examples(capsys):
-    from cellkin.cli import _build_parser
+    from cellkin.cli import build_parser
 
     commands = ["validate", "nca", "simulate", "fit", "report"]
     for command in commands:
@@ -167,7 +167,7 @@ def test_every_subcommand_help_shows_examples(capsys):
         assert stop.value.code == 0
         text = capsys.readouterr().out
         assert "examples:" in text and f"cellkin {command} " in text, command
-    choices = _build_parser()._subparsers._group_actions[0].choices
+    choices = build_parser()._subparsers._group_actions[0].choices
     assert set(choices) == set(commands)
 
 

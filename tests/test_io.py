@@ -1,4 +1,5 @@
-"""Tests for cellkin.io: readers, conventions, exclusions, write_nonmem and bad input.
+"""Tests for cellkin.io: readers, conventions, exclusions, write_nonmem, table recognition,
+checksums and bad input.
 
 Every bad-input test checks that the DataError message names the file (or "DataFrame input"),
 the column, the first offending row or subject, and how to fix it. Row numbers are 1-based data
@@ -14,13 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellkin.errors import DataError, DataWarning
+from cellkin.datasets import load_example
+from cellkin.errors import DataError, DataWarning, OptionError
 from cellkin.io import (
     KNOWN_UNITS,
+    STUDY_TABLES,
+    identify_table,
+    kinetics_summary,
     read_adverse_events,
     read_kinetics,
+    read_kinetics_with_exclusions,
     read_lesions,
     read_subjects,
+    sha256,
     write_nonmem,
 )
 
@@ -120,7 +127,7 @@ def test_dataframe_input_is_not_mutated():
     frame["assay"] = frame["assay"].str.upper()
     frame.index = [f"r{i}" for i in range(len(frame))]
     before = frame.copy(deep=True)
-    read_kinetics(frame, exclude_before=5, return_exclusions=True)
+    read_kinetics_with_exclusions(frame, exclude_before=5)
     pd.testing.assert_frame_equal(frame, before)
 
 
@@ -242,7 +249,7 @@ def test_time_unit_mapping_converts_hours_and_records_it():
 def test_exclude_before_moves_samples_to_exclusions():
     frame = kinetics_frame()
     frame.loc[[0, 5], "time"] = -5.0  # pre-lymphodepletion samples, rows 1 and 6
-    kin, excl = read_kinetics(frame, exclude_before=-3, return_exclusions=True)
+    kin, excl = read_kinetics_with_exclusions(frame, exclude_before=-3)
     assert len(kin) == 18
     assert list(excl.columns) == ["source_row", "subject", "time", "reason"]
     assert excl["source_row"].tolist() == [1, 6]
@@ -251,7 +258,7 @@ def test_exclude_before_moves_samples_to_exclusions():
 
 
 def test_exclusions_are_empty_with_columns_when_nothing_is_excluded():
-    _, excl = read_kinetics(kinetics_frame(), return_exclusions=True)
+    _, excl = read_kinetics_with_exclusions(kinetics_frame())
     assert excl.empty
     assert list(excl.columns) == ["source_row", "subject", "time", "reason"]
     assert excl["source_row"].dtype == np.int64
@@ -262,7 +269,7 @@ def test_identical_duplicate_rows_warn_and_are_excluded():
     with pytest.warns(
         DataWarning, match=r"DataFrame input: 1 sample row.*row 21, a copy of row 17"
     ):
-        kin, excl = read_kinetics(frame, return_exclusions=True)
+        kin, excl = read_kinetics_with_exclusions(frame)
     assert len(kin) == 20
     assert excl[["source_row", "reason"]].values.tolist() == [[21, "identical duplicate of row 17"]]
 
@@ -299,7 +306,7 @@ def nonmem_frame() -> pd.DataFrame:
 
 def test_read_nonmem_with_cmt_mapping(tmp_path):
     path = write_csv(tmp_path, nonmem_frame(), "nm.csv")
-    kin, excl = read_kinetics(path, mapping={"cmt": {1: "qpcr", 2: "flow"}}, return_exclusions=True)
+    kin, excl = read_kinetics_with_exclusions(path, mapping={"cmt": {1: "qpcr", 2: "flow"}})
     assert kin.attrs["cellkin"]["convention"] == "nonmem"
     assert kin["subject"].tolist() == ["1", "1", "1", "1", "2", "2"]
     assert kin["assay"].tolist() == ["qpcr", "qpcr", "qpcr", "flow", "qpcr", "qpcr"]
@@ -388,7 +395,7 @@ def test_write_nonmem_round_trip_without_subjects(tmp_path):
         "ID", "TIME", "DV", "MDV", "EVID", "AMT", "CMT", "CENS", "LLOQ", "ASSAY", "UNIT", "USUBJID",
     ]  # fmt: skip
     assert written["CMT"].tolist()[:10] == [1] * 5 + [2] * 5
-    back, excl = read_kinetics(path, return_exclusions=True)
+    back, excl = read_kinetics_with_exclusions(path)
     pd.testing.assert_frame_equal(back, kin)
     assert excl.empty
 
@@ -411,7 +418,7 @@ def test_write_nonmem_round_trip_with_subjects(tmp_path):
     assert s02["EVID"].tolist()[:2] == [0, 1]  # day -2 sample, then the dose at 0
     blq = written[written["CENS"] == 1]
     assert (blq["DV"] == blq["LLOQ"]).all() and (blq["MDV"] == 0).all()
-    back, excl = read_kinetics(path, return_exclusions=True)
+    back, excl = read_kinetics_with_exclusions(path)
     pd.testing.assert_frame_equal(back[CANONICAL], kin[CANONICAL])
     assert excl["reason"].tolist() == ["dose record (EVID=1)"] * 2
 
@@ -913,7 +920,9 @@ def test_39_dataframe_index_label_is_cited():
 def test_40_wrong_argument_types():
     with pytest.raises(TypeError, match=r"source must be a file path or a pandas DataFrame"):
         read_kinetics([1, 2, 3])
-    with pytest.raises(ValueError, match=r"exclude_before must be a finite number"):
+    with pytest.raises(
+        OptionError, match=r"`exclude_before` must be a finite number of days, got nan"
+    ):
         read_kinetics(kinetics_frame(), exclude_before=float("nan"))
 
 
@@ -925,13 +934,33 @@ def test_40_wrong_argument_types():
         ({"Day": 1.0}, {"Day": "time"}, r"renames `Day` to `time`, but the table already has"),
         ({}, {"unit": "copies/ug"}, r"`unit` given twice: column `unit` and mapping\['unit'\]"),
         ({}, {"convention": "nonmem"}, r"missing required columns `ID`, `DV`"),
-        ({}, {"convention": "sas"}, r"mapping\['convention'\] must be one of canonical"),
     ],
-    ids=["timedelta", "tissue", "rename-clash", "unit-twice", "forced-convention", "convention"],
+    ids=["timedelta", "tissue", "rename-clash", "unit-twice", "forced-convention"],
 )
 def test_41_column_and_mapping_problems(change, mapping, message):
     with pytest.raises(DataError, match=rf"DataFrame input: .*{message}"):
         read_kinetics(kinetics_frame().assign(**change), mapping=mapping)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (
+            {"convention": "sas"},
+            r"mapping\['convention'\] must be one of canonical, nonmem, "
+            r"cdisc, got 'sas'",
+        ),
+        (
+            {"time_unit": "fortnights"},
+            r"mapping\['time_unit'\] must be one of d, day, .*got "
+            r"'fortnights'",
+        ),
+    ],
+    ids=["convention", "time-unit"],
+)
+def test_41_bad_mapping_option_values_raise_option_error(mapping, message):
+    with pytest.raises(OptionError, match=rf"DataFrame input: {message}"):
+        read_kinetics(kinetics_frame(), mapping=mapping)
 
 
 def test_per_assay_lloq_and_unit_from_mapping():
@@ -962,3 +991,61 @@ def test_excel_numeric_ids_become_text(tmp_path):
         path, index=False
     )
     assert read_kinetics(path)["subject"].unique().tolist() == ["1", "2"]
+
+
+# ------------------------------------------------------------------------- study files
+
+
+def test_example_tables_are_recognised_by_their_columns():
+    source = load_example().source
+    assert STUDY_TABLES == ("kinetics", "subjects", "lesions", "adverse_events")
+    for name in STUDY_TABLES:
+        assert identify_table(source / f"{name}.csv") == name
+
+
+def test_recognition_reads_the_header_of_every_format(tmp_path):
+    frame = ae_frame().astype(str)
+    frame.to_csv(tmp_path / "ae.tsv", sep="\t", index=False)
+    frame.to_csv(tmp_path / "ae.csv.gz", index=False)
+    frame.to_excel(tmp_path / "ae.xlsx", index=False)
+    frame.to_parquet(tmp_path / "ae.parquet")
+    (tmp_path / "pk.csv").write_bytes("ID,TIME,DV,Einheit µg\n1,0,1,x\n".encode("cp1252"))
+    for name in ("ae.tsv", "ae.csv.gz", "ae.xlsx", "ae.parquet"):
+        assert identify_table(tmp_path / name) == "adverse_events", name
+    assert identify_table(str(tmp_path / "pk.csv")) == "kinetics"
+
+
+def test_unrecognised_or_missing_files_are_clear_errors(tmp_path):
+    odd = write_csv(tmp_path, pd.DataFrame({"a": [1], "b": [2]}), "odd.csv")
+    with pytest.raises(
+        DataError, match=r"odd\.csv: cannot tell .*\(a, b…\); name it with --kinetics"
+    ):
+        identify_table(odd)
+    with pytest.raises(DataError, match=r"missing\.csv: no such file"):
+        identify_table(tmp_path / "missing.csv")
+
+
+def test_sha256_of_the_fips_180_2_example(tmp_path):
+    path = tmp_path / "abc.txt"
+    path.write_bytes(b"abc")  # FIPS 180-2, appendix B.1: SHA-256("abc")
+    assert sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_kinetics_summary_by_hand():
+    summary = kinetics_summary(read_kinetics(kinetics_frame()))
+    # 2 subjects x 5 days per assay; one qPCR sample of 10 is BLQ; peaks at day 7 (subject 1)
+    expected = pd.DataFrame(
+        {
+            "assay": ["flow", "qpcr"],
+            "unit": ["cells/uL", "copies/ug"],
+            "subjects": [2, 2],
+            "samples": [10, 10],
+            "blq_pct": [0.0, 10.0],
+            "lloq_min": [1.0, 10.0],
+            "lloq_max": [1.0, 10.0],
+            "first_day": [0.0, 0.0],
+            "last_day": [28.0, 28.0],
+            "max_value": [200.0, 5e4],
+        }
+    )
+    pd.testing.assert_frame_equal(summary, expected, check_dtype=False)

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 from cellkin import models
-from cellkin.errors import ModelError
-from cellkin.simulate import sample_trial, virtual_population
+from cellkin.errors import ModelError, OptionError
+from cellkin.simulate import round_significant, sample_trial, virtual_population
 
 STEIN = models.get("stein2019")
 
@@ -80,13 +80,17 @@ def test_population_respects_bounds_omega_override_and_correlation():
             {"omega": {"cmax": 0.2, "tmax": 0.2}, "correlation": np.array([[1, 0.1], [0.2, 1]])},
             "symmetric",
         ),
-        ({"omega": {"cmax": 1e6}}, "redraws"),
     ],
 )
 def test_population_bad_arguments(kwargs, message):
     arguments = {"n": 10, "seed": 0, **kwargs}
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(OptionError, match=message):
         virtual_population("stein2019", **arguments)
+
+
+def test_population_outside_the_bounds_after_every_redraw_is_a_model_error():
+    with pytest.raises(ModelError, match="redraws"):
+        virtual_population("stein2019", 10, seed=0, omega={"cmax": 1e6})
 
 
 def test_trial_without_error_reproduces_the_closed_form():
@@ -152,7 +156,7 @@ def test_trial_with_per_subject_schedule_scale_and_assay():
 )
 def test_trial_bad_arguments(kwargs, message):
     arguments = {"schedule": [1.0], "lloq": 50.0, "seed": 0, **kwargs}
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(OptionError, match=message):
         sample_trial("stein2019", {"cmax": 100.0}, **arguments)
 
 
@@ -161,3 +165,18 @@ def test_population_without_variability_is_all_typical():
     expected = {**STEIN.defaults, "cmax": 500.0}
     for name in STEIN.param_names:
         assert (population[name] == expected[name]).all(), name
+
+
+def test_round_significant_agrees_with_decimal_formatting():
+    """Reference: Python's correctly rounded ``format(x, ".{d}g")`` (an independent path), on
+    values away from decimal ties; at a tie NumPy's documented half-to-even on the scaled
+    value applies (0.15 is 0.1499... in binary, times 10 is exactly 1.5, rounded to 2)."""
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(0.0, 6.0, 2000) * rng.choice([-1.0, 1.0], 2000)
+    for digits in (1, 3, 4, 6):
+        expected = np.array([float(f"{v:.{digits}g}") for v in values])
+        np.testing.assert_array_equal(round_significant(values, digits), expected)
+    special = round_significant(pd.Series([0.0, np.nan, np.inf, -np.inf, 0.15]), 1)
+    np.testing.assert_array_equal(special, [0.0, np.nan, np.inf, -np.inf, 0.2])
+    with pytest.raises(OptionError, match="`digits` must be a whole number >= 1, got 0"):
+        round_significant([1.0], 0)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cellkin import models
-from cellkin.errors import DataError, ModelError
+from cellkin.errors import DataError, ModelError, OptionError
 from cellkin.simulate import PopulationSimulation, simulate_population, time_column
 
 STEIN = models.get("stein2019")
@@ -205,10 +205,14 @@ def test_missing_output_folder_is_reported(tmp_path):
         ({"lloq": -1.0}, "lloq"),
         ({"sigma": -1.0}, "sigma"),
         ({"omega": {"cmax": -0.1}}, "omega"),
-        ({"model": "kimmel2021", "lloq": 1.0}, "no published `sigma`"),
     ],
 )
 def test_bad_arguments(kwargs, message):
     arguments = {"model": "stein2019", "n": 10, "seed": 0, "times": [1.0], **kwargs}
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(OptionError, match=message):
         simulate_population(arguments.pop("model"), arguments.pop("n"), **arguments)
+
+
+def test_a_model_without_published_sigma_needs_one():
+    with pytest.raises(ModelError, match="no published `sigma`"):
+        simulate_population("kimmel2021", 10, seed=0, times=[1.0], lloq=1.0)

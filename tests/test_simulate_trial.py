@@ -13,7 +13,7 @@ import pytest
 
 import cellkin
 from cellkin import models
-from cellkin.errors import ModelError
+from cellkin.errors import OptionError
 from cellkin.simulate import Assay, VirtualTrial, Visit, virtual_trial
 
 STEIN = models.get("stein2019")
@@ -200,7 +200,7 @@ def test_same_seed_same_trial_and_different_seed_differs():
     ],
 )
 def test_bad_arguments(kwargs, message):
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(OptionError, match=message):
         virtual_trial("stein2019", {"DL1": 1.0, "DL2": 3.0}, **{"seed": 0, **kwargs})
 
 
@@ -215,5 +215,5 @@ def test_bad_arguments(kwargs, message):
     ],
 )
 def test_bad_visits_and_assays(factory, message):
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(OptionError, match=message):
         factory()

@@ -1,7 +1,7 @@
 """The report's figures, drawn on matplotlib ``Figure`` objects (no pyplot state) as PNG.
 
 Each entry of :data:`FIGURES` names a figure, the report section it belongs to, its caption
-and the function that draws it from a :class:`~cellkin.report.analysis.StudyAnalysis`. A
+and the function that draws it from a :class:`~cellkin.report.StudyAnalysis`. A
 figure whose inputs are absent (no lesions table, no converged fit) is skipped with the reason;
 one that fails to draw is listed in the report's failures, never dropped silently.
 """
@@ -12,11 +12,13 @@ import base64
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cellkin import outcomes, plot
 from cellkin.errors import CellkinError
-from cellkin.report.analysis import StudyAnalysis
+
+if TYPE_CHECKING:  # annotations only: the public name, whichever module defines it
+    from cellkin.report import StudyAnalysis
 
 __all__ = ["FIGURES", "FigureSpec", "RenderedFigure", "render_figures"]
 

@@ -3,7 +3,8 @@
 * :func:`virtual_population` — individual parameters drawn around a model's typical values
   with its published between-subject variability;
 * :func:`sample_trial` — a kinetics table as a laboratory would report it (log-normal
-  residual error, BLQ below the LLOQ);
+  residual error, BLQ below the LLOQ); :func:`round_significant` — values rounded to the
+  significant digits a laboratory reports;
 * :func:`virtual_trial` — a whole synthetic trial in one call (dose levels or a 3+3
   escalation, visit windows, missed visits, dropout, several assays); the generator of the
   bundled example study;
@@ -15,7 +16,7 @@ Every random draw comes from an explicit ``seed``.
 
 from __future__ import annotations
 
-from cellkin.simulate._population import sample_trial, virtual_population
+from cellkin.simulate._population import round_significant, sample_trial, virtual_population
 from cellkin.simulate._stream import PopulationSimulation, simulate_population, time_column
 from cellkin.simulate._trial import Assay, VirtualTrial, Visit, virtual_trial
 
@@ -24,6 +25,7 @@ __all__ = [
     "PopulationSimulation",
     "VirtualTrial",
     "Visit",
+    "round_significant",
     "sample_trial",
     "simulate_population",
     "time_column",

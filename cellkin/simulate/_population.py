@@ -4,7 +4,8 @@
 log-normal (logit-normal for fractions) between-subject variability; :func:`sample_trial`
 turns a parameter table into a kinetics table as a laboratory would report it: log-normal
 residual error and censoring below the LLOQ (BLQ samples carry ``value = NaN``,
-``blq = True``).
+``blq = True``); :func:`round_significant` rounds values to the significant digits a
+laboratory reports.
 
 Every random draw comes from an explicit ``seed`` (an int or a :class:`numpy.random.Generator`).
 """
@@ -18,12 +19,12 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from cellkin import models
-from cellkin.errors import ModelError
+from cellkin.errors import ModelError, OptionError
+from cellkin.io import KINETICS_COLUMNS
 from cellkin.models.base import Model
 
-__all__ = ["ParameterSampler", "sample_trial", "virtual_population"]
+__all__ = ["ParameterSampler", "round_significant", "sample_trial", "virtual_population"]
 
-KINETICS_COLUMNS = ("subject", "time", "value", "assay", "unit", "lloq", "blq")
 _MAX_REDRAWS = 100
 
 
@@ -52,19 +53,19 @@ def _correlation_matrix(
     if isinstance(correlation, pd.DataFrame):
         missing = [n for n in names if n not in correlation.index or n not in correlation.columns]
         if missing:
-            raise ModelError(f"correlation matrix lacks rows/columns for {missing}")
+            raise OptionError(f"correlation matrix lacks rows/columns for {missing}")
         matrix = correlation.loc[list(names), list(names)].to_numpy(dtype=float)
     else:
         matrix = np.asarray(correlation, dtype=float)
     if matrix.shape != (k, k):
-        raise ModelError(
+        raise OptionError(
             f"correlation matrix must be {k}x{k} over the varying parameters {list(names)}, "
             f"got shape {matrix.shape}"
         )
     if not (np.allclose(matrix, matrix.T) and np.allclose(np.diag(matrix), 1.0)):
-        raise ModelError("correlation matrix must be symmetric with a unit diagonal")
+        raise OptionError("correlation matrix must be symmetric with a unit diagonal")
     if np.linalg.eigvalsh(matrix).min() <= 0:
-        raise ModelError("correlation matrix must be positive definite")
+        raise OptionError("correlation matrix must be positive definite")
     return matrix
 
 
@@ -88,10 +89,10 @@ class ParameterSampler:
         omega = dict(model.omega if omega is None else omega)
         unknown = sorted(set(omega) - set(model.param_names))
         if unknown:
-            raise ModelError(f"`omega` names unknown parameters {unknown} of model `{model.name}`")
+            raise OptionError(f"`omega` names unknown parameters {unknown} of model `{model.name}`")
         bad = sorted(name for name, value in omega.items() if not value >= 0)
         if bad:
-            raise ModelError(f"`omega` must be >= 0 (an SD on the estimation scale); see {bad}")
+            raise OptionError(f"`omega` must be >= 0 (an SD on the estimation scale); see {bad}")
         self.centre = model.param_vector(typical)
         self.varying = [name for name in model.param_names if omega.get(name, 0.0) > 0]
         sd = np.array([omega[name] for name in self.varying])
@@ -173,7 +174,7 @@ def virtual_population(
     """
     model = models.get(model)
     if not (isinstance(n, (int, np.integer)) and n >= 0):
-        raise ModelError(f"`n` must be a non-negative integer, got {n!r}")
+        raise OptionError(f"`n` must be a non-negative integer, got {n!r}")
     sampler = ParameterSampler(model, omega=omega, correlation=correlation, typical=typical)
     table = sampler.draw(int(n), np.random.default_rng(seed))
     width = max(len(str(n)), 3)
@@ -186,10 +187,10 @@ def _schedule_table(schedule: object, subjects: Sequence[str]) -> pd.DataFrame:
     if isinstance(schedule, pd.DataFrame):
         missing = {"subject", "time"} - set(schedule.columns)
         if missing:
-            raise ModelError(f"schedule table lacks column(s) {sorted(missing)}")
+            raise OptionError(f"schedule table lacks column(s) {sorted(missing)}")
         unknown = sorted(set(schedule["subject"].astype(str)) - set(subjects))
         if unknown:
-            raise ModelError(f"schedule names subjects without parameters: {unknown[:5]}")
+            raise OptionError(f"schedule names subjects without parameters: {unknown[:5]}")
         table = schedule.loc[:, ["subject", "time"]].copy()
         table["subject"] = table["subject"].astype(str)
     else:
@@ -201,7 +202,7 @@ def _schedule_table(schedule: object, subjects: Sequence[str]) -> pd.DataFrame:
             }
         )
     if not np.isfinite(table["time"].to_numpy(dtype=float)).all():
-        raise ModelError("schedule times must be finite days since infusion")
+        raise OptionError("schedule times must be finite days since infusion")
     return table.reset_index(drop=True)
 
 
@@ -261,15 +262,15 @@ def sample_trial(
     else:
         subjects = [f"S{i:03d}" for i in range(1, len(params) + 1)]
     if len(set(subjects)) != len(subjects):
-        raise ModelError("parameter table has duplicated subject ids")
+        raise OptionError("parameter table has duplicated subject ids")
     sigma = getattr(model, "sigma", None) if sigma is None else sigma
     if sigma is None or not np.isfinite(sigma) or sigma < 0:
-        raise ModelError(f"`sigma` must be a finite value >= 0, got {sigma!r}")
+        raise OptionError(f"`sigma` must be a finite value >= 0, got {sigma!r}")
     if not (np.isfinite(lloq) and lloq > 0):
-        raise ModelError(f"`lloq` must be a positive number, got {lloq!r}")
+        raise OptionError(f"`lloq` must be a positive number, got {lloq!r}")
     factors = np.broadcast_to(np.asarray(scale, dtype=float), (len(subjects),))
     if not (np.isfinite(factors).all() and (factors > 0).all()):
-        raise ModelError("`scale` must be positive and finite")
+        raise OptionError("`scale` must be positive and finite")
 
     table = _schedule_table(schedule, subjects)
     times = np.unique(table["time"].to_numpy(dtype=float))
@@ -287,3 +288,45 @@ def sample_trial(
     table["blq"] = blq
     order = np.lexsort((table["time"].to_numpy(), row))
     return table.iloc[order].reset_index(drop=True).loc[:, list(KINETICS_COLUMNS)]
+
+
+def round_significant(values: Sequence[float] | np.ndarray | pd.Series, digits: int) -> np.ndarray:
+    """Round values to `digits` significant digits, as a laboratory reports them.
+
+    Each finite non-zero ``x`` becomes ``numpy.round(x, digits - 1 - floor(log10(|x|)))``:
+    NumPy scales by a power of ten, rounds half to even and scales back, so the result prints
+    with at most `digits` significant digits. Like :func:`numpy.round` it works on the scaled
+    binary value, not on the decimal expansion: ``0.15`` (stored as 0.1499…) scales to
+    exactly 1.5 and rounds to ``0.2`` at one digit. NaN, ±inf and 0 pass through unchanged.
+
+    Parameters
+    ----------
+    values : array_like
+        Values to round (any shape is flattened to 1-D).
+    digits : int
+        Significant digits kept, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the rounded values, in the order given.
+
+    Raises
+    ------
+    OptionError
+        If `digits` is not a whole number >= 1.
+
+    Examples
+    --------
+    >>> round_significant([123456.0, 0.0012345, -98.76, 0.0, float("nan")], 3).tolist()
+    [123000.0, 0.00123, -98.8, 0.0, nan]
+    """
+    if isinstance(digits, bool) or not (isinstance(digits, (int, np.integer)) and digits >= 1):
+        raise OptionError(f"`digits` must be a whole number >= 1, got {digits!r}")
+    x = np.asarray(values, dtype=float).ravel()
+    out = x.copy()
+    ok = np.isfinite(x) & (x != 0)
+    magnitude = np.floor(np.log10(np.abs(x[ok]))).astype(int)
+    # round() of a numpy.float64 is numpy.round (kept as is: the example study depends on it)
+    out[ok] = [round(v, int(digits) - 1 - m) for v, m in zip(x[ok], magnitude, strict=True)]
+    return out

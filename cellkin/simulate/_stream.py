@@ -15,7 +15,7 @@ import pandas as pd
 
 from cellkin import models
 from cellkin._version import __version__
-from cellkin.errors import DataError, ModelError
+from cellkin.errors import DataError, ModelError, OptionError
 from cellkin.models.base import Model
 from cellkin.simulate._population import ParameterSampler
 from cellkin.simulate._sketch import MAX_PATIENTS, RELATIVE_ERROR, LevelSummary
@@ -138,17 +138,30 @@ def _check_arguments(
     n: int, seed: int, times: np.ndarray, chunk_size: int, quantiles: np.ndarray
 ) -> None:
     if not (isinstance(n, (int, np.integer)) and 1 <= n <= MAX_PATIENTS):
-        raise ModelError(f"`n` must be an integer from 1 to {MAX_PATIENTS}, got {n!r}")
+        raise OptionError(f"`n` must be an integer from 1 to {MAX_PATIENTS}, got {n!r}")
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):
-        raise ModelError(f"`seed` must be a non-negative integer, got {seed!r}")
+        raise OptionError(f"`seed` must be a non-negative integer, got {seed!r}")
     if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
-        raise ModelError(f"`chunk_size` must be a positive integer, got {chunk_size!r}")
+        raise OptionError(f"`chunk_size` must be a positive integer, got {chunk_size!r}")
     if times.size == 0 or not np.isfinite(times).all() or (np.diff(times) <= 0).any():
-        raise ModelError("`times` must be finite, strictly increasing days; sort them first")
+        raise OptionError("`times` must be finite, strictly increasing days; sort them first")
     if len({time_column(t) for t in times}) != times.size:
-        raise ModelError("`times` has days equal to 15 significant digits; space them out")
+        raise OptionError("`times` has days equal to 15 significant digits; space them out")
     if quantiles.ndim != 1 or not ((quantiles >= 0) & (quantiles <= 1)).all():
-        raise ModelError("`summary_quantiles` must be probabilities in [0, 1]")
+        raise OptionError("`summary_quantiles` must be probabilities in [0, 1]")
+
+
+def _residual_sigma(model: Model, sigma: float | None, lloq: float | None) -> float | None:
+    """The residual SD to apply: `sigma`, else the model's published one when `lloq` is set."""
+    if lloq is not None and not (math.isfinite(lloq) and lloq > 0):
+        raise OptionError(f"`lloq` must be a positive number, got {lloq!r}")
+    if sigma is None and lloq is not None:
+        sigma = getattr(model, "sigma", None)
+        if sigma is None:
+            raise ModelError(f"model `{model.name}` has no published `sigma`; give `sigma=`")
+    if sigma is not None and not (math.isfinite(sigma) and sigma >= 0):
+        raise OptionError(f"`sigma` must be a finite value >= 0, got {sigma!r}")
+    return sigma
 
 
 def _writer(path: Path, model: Model, times: np.ndarray, metadata: dict) -> Any:
@@ -269,14 +282,7 @@ def simulate_population(
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
     quantiles = np.asarray(summary_quantiles, dtype=float)
     _check_arguments(n, seed, times, chunk_size, quantiles)
-    if lloq is not None and not (math.isfinite(lloq) and lloq > 0):
-        raise ModelError(f"`lloq` must be a positive number, got {lloq!r}")
-    if sigma is None and lloq is not None:
-        sigma = getattr(model, "sigma", None)
-        if sigma is None:
-            raise ModelError(f"model `{model.name}` has no published `sigma`; give `sigma=`")
-    if sigma is not None and not (math.isfinite(sigma) and sigma >= 0):
-        raise ModelError(f"`sigma` must be a finite value >= 0, got {sigma!r}")
+    sigma = _residual_sigma(model, sigma, lloq)
     sampler = ParameterSampler(model, omega=omega, correlation=correlation, typical=typical)
     blocks = _Blocks(sampler, int(seed), times.size, noisy=bool(sigma))
     summary = LevelSummary(times.size, lloq)
@@ -297,24 +303,10 @@ def simulate_population(
     partial = None if path is None else path.with_name(path.name + ".partial")
     writer = None if partial is None else _writer(partial, model, times, metadata)
     bar = _progress_bar(progress, int(n), model.name)
-    n_failed = 0
     try:
-        for start in range(0, int(n), int(chunk_size)):
-            stop = min(int(n), start + int(chunk_size))
-            params, eps = blocks.rows(start, stop)
-            levels = model.simulate_many(times, params)
-            failed = np.isnan(levels).all(axis=1)
-            n_failed += int(failed.sum())
-            if eps is not None:
-                levels *= np.exp(sigma * eps)
-            levels = np.ascontiguousarray(levels.T)  # (times, patients): parquet's columns
-            summary.add(levels)
-            if writer is not None:
-                if lloq is not None:
-                    levels[levels < lloq] = np.nan
-                _write_chunk(writer, start, params, failed, levels)
-            if bar is not None:
-                bar.update(stop - start)
+        n_failed = _run_chunks(
+            model, times, blocks, summary, writer, int(n), int(chunk_size), sigma, lloq, bar
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -322,13 +314,7 @@ def simulate_population(
             writer.close()
     if partial is not None:
         os.replace(partial, path)
-    table = pd.DataFrame({"time": times, "n": summary.n, "mean": summary.mean()})
-    table["min"] = np.where(summary.n > 0, summary.minimum, np.nan)
-    for q, column in zip(quantiles, summary.quantiles(quantiles).T, strict=True):
-        table[f"p{100 * q:g}"] = column
-    table["max"] = np.where(summary.n > 0, summary.maximum, np.nan)
-    if lloq is not None:
-        table["blq_fraction"] = summary.n_blq / np.maximum(summary.n, 1)
+    table = _summary_table(times, summary, quantiles, lloq)
     times.setflags(write=False)
     return PopulationSimulation(
         model=model.name,
@@ -342,3 +328,50 @@ def simulate_population(
         sigma=sigma,
         lloq=lloq,
     )
+
+
+def _run_chunks(
+    model: Model,
+    times: np.ndarray,
+    blocks: _Blocks,
+    summary: LevelSummary,
+    writer: Any,
+    n: int,
+    chunk_size: int,
+    sigma: float | None,
+    lloq: float | None,
+    bar: Any,
+) -> int:
+    """Simulate, summarise and write patients ``chunk_size`` at a time; return the failures."""
+    n_failed = 0
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        params, eps = blocks.rows(start, stop)
+        levels = model.simulate_many(times, params)
+        failed = np.isnan(levels).all(axis=1)
+        n_failed += int(failed.sum())
+        if eps is not None:
+            levels *= np.exp(sigma * eps)
+        levels = np.ascontiguousarray(levels.T)  # (times, patients): parquet's columns
+        summary.add(levels)
+        if writer is not None:
+            if lloq is not None:
+                levels[levels < lloq] = np.nan
+            _write_chunk(writer, start, params, failed, levels)
+        if bar is not None:
+            bar.update(stop - start)
+    return n_failed
+
+
+def _summary_table(
+    times: np.ndarray, summary: LevelSummary, quantiles: np.ndarray, lloq: float | None
+) -> pd.DataFrame:
+    """One row per time: n, mean, min, the quantiles, max (and the BLQ fraction)."""
+    table = pd.DataFrame({"time": times, "n": summary.n, "mean": summary.mean()})
+    table["min"] = np.where(summary.n > 0, summary.minimum, np.nan)
+    for q, column in zip(quantiles, summary.quantiles(quantiles).T, strict=True):
+        table[f"p{100 * q:g}"] = column
+    table["max"] = np.where(summary.n > 0, summary.maximum, np.nan)
+    if lloq is not None:
+        table["blq_fraction"] = summary.n_blq / np.maximum(summary.n, 1)
+    return table

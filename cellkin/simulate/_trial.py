@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from cellkin import models
-from cellkin.errors import ModelError
+from cellkin.errors import OptionError
+from cellkin.io import KINETICS_COLUMNS
 from cellkin.models.base import Model
-from cellkin.simulate._population import KINETICS_COLUMNS, ParameterSampler, sample_trial
+from cellkin.simulate._population import ParameterSampler, round_significant, sample_trial
 
 __all__ = ["Assay", "VirtualTrial", "Visit", "virtual_trial"]
 
@@ -61,9 +62,9 @@ class Visit:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.day) and math.isfinite(self.window) and self.window >= 0):
-            raise ModelError(f"visit {self.name!r}: `day` must be finite and `window` >= 0")
+            raise OptionError(f"visit {self.name!r}: `day` must be finite and `window` >= 0")
         if self.side not in ("both", "before", "after"):
-            raise ModelError(
+            raise OptionError(
                 f"visit {self.name!r}: `side` must be 'both', 'before' or 'after', "
                 f"got {self.side!r}"
             )
@@ -108,12 +109,12 @@ class Assay:
             object.__setattr__(self, "subjects", tuple(self.subjects))
         low, high = (float(x) for x in self.window)
         if not low <= high:
-            raise ModelError(f"assay {self.name!r}: `window` must be (first day, last day)")
+            raise OptionError(f"assay {self.name!r}: `window` must be (first day, last day)")
         object.__setattr__(self, "window", (low, high))
         if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ModelError(f"assay {self.name!r}: `scale` must be positive, got {self.scale!r}")
+            raise OptionError(f"assay {self.name!r}: `scale` must be positive, got {self.scale!r}")
         if not (math.isfinite(self.scale_omega) and self.scale_omega >= 0):
-            raise ModelError(f"assay {self.name!r}: `scale_omega` must be >= 0")
+            raise OptionError(f"assay {self.name!r}: `scale_omega` must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def _dlt_rule(dlt: Mapping[str, float] | DltRule | None, levels: Sequence[str]) 
         return dlt
     probability = dict(dlt)
     if set(probability) != set(levels) or not all(0 <= p <= 1 for p in probability.values()):
-        raise ModelError("`dlt` as a mapping needs a probability in [0, 1] for every dose level")
+        raise OptionError("`dlt` as a mapping needs a probability in [0, 1] for every dose level")
 
     def rule(subject: str, level: str, params: Mapping[str, float], rng) -> bool:
         return bool(rng.uniform() < probability[level])
@@ -239,7 +240,7 @@ class _Enrolment:
 
     def enrol(self, index: int, level: str, cohort: str) -> bool:
         if index >= len(self.pool):
-            raise ModelError(
+            raise OptionError(
                 f"enrolment needs more than the {len(self.pool)} subjects of the pool; "
                 f"raise `max_subjects`"
             )
@@ -265,15 +266,15 @@ def _enrol(
         sizes = {level: n for level in levels} if isinstance(n, (int, np.integer)) else dict(n)
         unknown = sorted(set(sizes) - set(levels))
         if unknown or any(int(v) < 0 for v in sizes.values()):
-            raise ModelError(f"`n` must map dose levels {levels} to subject counts >= 0")
+            raise OptionError(f"`n` must map dose levels {levels} to subject counts >= 0")
         for level in levels:
             for _ in range(int(sizes.get(level, 0))):
                 state.enrol(len(state.rows), level, "parallel")
         return None
     if design != "3+3":
-        raise ModelError(f"`design` must be 'parallel' or '3+3', got {design!r}")
+        raise OptionError(f"`design` must be 'parallel' or '3+3', got {design!r}")
     if state.dlt is None:
-        raise ModelError("a 3+3 design needs a `dlt` rule (a probability per level or a function)")
+        raise OptionError("a 3+3 design needs a `dlt` rule (a probability per level or a function)")
     _, mtd = _three_plus_three(lambda i, level: state.enrol(i, level, "escalation"), levels)
     if mtd is not None:
         for _ in range(n_expansion):
@@ -308,26 +309,16 @@ def _dropout_days(
     if isinstance(dropout, Mapping):
         unknown = sorted(set(dropout) - set(subjects))
         if unknown:
-            raise ModelError(f"`dropout` names subjects that were not enrolled: {unknown[:5]}")
+            raise OptionError(f"`dropout` names subjects that were not enrolled: {unknown[:5]}")
         return np.array([float(dropout.get(s, np.nan)) for s in subjects])
     hazard = float(dropout)
     if not (math.isfinite(hazard) and hazard >= 0):
-        raise ModelError(f"`dropout` must be a hazard >= 0 (1/day) or a mapping, got {dropout!r}")
+        raise OptionError(f"`dropout` must be a hazard >= 0 (1/day) or a mapping, got {dropout!r}")
     if hazard == 0:
         return np.full(len(subjects), np.nan)
     return np.array(
         [_stream(seed, i, STREAM_DROPOUT).exponential(1 / hazard) for i in range(len(subjects))]
     )
-
-
-def _significant(values: pd.Series, digits: int) -> np.ndarray:
-    """Round to ``digits`` significant digits (NaN and 0 pass through), decimal-exact."""
-    x = np.asarray(values, dtype=float)
-    out = x.copy()
-    ok = np.isfinite(x) & (x != 0)
-    magnitude = np.floor(np.log10(np.abs(x[ok]))).astype(int)
-    out[ok] = [round(v, digits - 1 - m) for v, m in zip(x[ok], magnitude, strict=True)]
-    return out
 
 
 def _parameter_table(
@@ -389,7 +380,7 @@ def _measure(
     kinetics = pd.concat(parts, ignore_index=True)
     kinetics = kinetics.merge(schedule, on=["subject", "time"], how="left", validate="many_to_one")
     if value_digits is not None:
-        kinetics["value"] = _significant(kinetics["value"], value_digits)
+        kinetics["value"] = round_significant(kinetics["value"], value_digits)
     order = {
         "subject": {name: k for k, name in enumerate(parameters["subject"])},
         "assay": {a.name: k for k, a in enumerate(assays)},
@@ -512,23 +503,23 @@ def virtual_trial(
     """
     model = models.get(model)
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):
-        raise ModelError(f"`seed` must be a non-negative integer, got {seed!r}")
+        raise OptionError(f"`seed` must be a non-negative integer, got {seed!r}")
     if not dose_levels:
-        raise ModelError("`dose_levels` must name at least one dose level")
+        raise OptionError("`dose_levels` must name at least one dose level")
     if not (0 <= p_missed <= 1):
-        raise ModelError(f"`p_missed` must lie in [0, 1], got {p_missed!r}")
+        raise OptionError(f"`p_missed` must lie in [0, 1], got {p_missed!r}")
     dose_effect = dict(dose_effect or {})
     if dose_effect and not (reference_dose is not None and reference_dose > 0):
-        raise ModelError("`dose_effect` needs a positive `reference_dose` (where `typical` holds)")
+        raise OptionError("`dose_effect` needs a positive `reference_dose` (where `typical` holds)")
     unknown = sorted(set(dose_effect) - set(model.param_names))
     if unknown:
-        raise ModelError(f"`dose_effect` names unknown parameters {unknown} of `{model.name}`")
+        raise OptionError(f"`dose_effect` names unknown parameters {unknown} of `{model.name}`")
     visits = [v if isinstance(v, Visit) else Visit(f"D{float(v):g}", float(v)) for v in visits]
     if len({v.name for v in visits}) != len(visits):
-        raise ModelError("visit names must be unique")
+        raise OptionError("visit names must be unique")
     assays = list(assays) if assays is not None else [Assay("qpcr", lloq=50.0)]
     if len({a.name for a in assays}) != len(assays):
-        raise ModelError("assay names must be unique")
+        raise OptionError("assay names must be unique")
 
     if max_subjects is None:
         levels = len(dose_levels)
@@ -557,7 +548,7 @@ def virtual_trial(
     ids = subjects["subject"].tolist()
     unknown = sorted(set(state.overrides) - set(ids))
     if unknown:
-        raise ModelError(f"`overrides` names subjects that were not enrolled: {unknown[:5]}")
+        raise OptionError(f"`overrides` names subjects that were not enrolled: {unknown[:5]}")
     parameters = _parameter_table(model, ids, state.params, assays, int(seed))
 
     schedule = _draw_visits(visits, ids, int(seed), p_missed)

@@ -14,15 +14,14 @@ from lifelines import KaplanMeierFitter
 from scipy.stats import binomtest
 
 import cellkin
-from cellkin.errors import CellkinError, DataError
+from cellkin.errors import CellkinError, DataError, OptionError
 from cellkin.report import (
+    TBB_HORIZON_DAYS,
     StudyInputs,
-    identify_table,
     kinetic_endpoints,
     load_inputs,
     study_report,
 )
-from cellkin.report.analysis import TBB_HORIZON_DAYS
 from cellkin.report.figures import FIGURES
 
 STUDY = cellkin.load_example()
@@ -194,17 +193,13 @@ def test_page_states_methods_versions_checksums_and_synthetic(example_report):
 
 
 # ------------------------------------------------------------------------------ inputs
-def test_tables_are_recognised_by_their_columns():
-    source = STUDY.source
-    for name in ("kinetics", "subjects", "lesions", "adverse_events"):
-        assert identify_table(source / f"{name}.csv") == name
-
-
 def test_unrecognised_and_duplicate_files_are_clear_errors(tmp_path):
     odd = tmp_path / "odd.csv"
     odd.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"odd\.csv: cannot tell .* --kinetics"):
-        identify_table(odd)
+        load_inputs([odd])
+    with pytest.raises(OptionError, match=r"`tables` names an unknown study table 'pk'"):
+        load_inputs(tables={"pk": STUDY.source / "kinetics.csv"})
     kinetics = STUDY.source / "kinetics.csv"
     with pytest.raises(DataError, match="second kinetics table"):
         load_inputs([kinetics, kinetics])

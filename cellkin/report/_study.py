@@ -11,10 +11,12 @@ from typing import Any
 import pandas as pd
 
 from cellkin._display import Summary
-from cellkin.report.analysis import StudyAnalysis, analyse_study, endpoint_overview
+from cellkin.io import kinetics_summary
+from cellkin.report._analysis import StudyAnalysis, analyse_study
+from cellkin.report._html import render_html, table_html
+from cellkin.report._inputs import StudyInputs
+from cellkin.report._overview import endpoint_overview
 from cellkin.report.figures import RenderedFigure, render_figures
-from cellkin.report.html import render_html, table_html
-from cellkin.report.inputs import StudyInputs, kinetics_summary
 
 __all__ = ["StudyReport", "study_report"]
 
@@ -102,7 +104,7 @@ def study_report(
     dpi : int, default 90
         Resolution of the embedded figures.
     **options
-        Passed to :func:`~cellkin.report.analysis.analyse_study` (``model``, ``auc_method``,
+        Passed to :func:`~cellkin.report.analyse_study` (``model``, ``auc_method``,
         ``blq_rule``, ``baseline``, ``fit_blq``, ``error``, ``n_starts``, ``seed``,
         ``n_jobs``, ``executor``, ``progress``).
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin import models
-from cellkin.report.analysis import StudyAnalysis
+from cellkin.report._analysis import StudyAnalysis
 from cellkin.report.figures import RenderedFigure
 
 __all__ = ["render_html", "table_html"]
@@ -127,87 +127,92 @@ _ER_COLUMNS = ("outcome", "exposure", "assay", "n", "n_positive", "gmr", "gmr_ci
                "or_ci_upper", "logit_lr_p", "logit_status")  # fmt: skip
 
 
+#: The page outline; "{model}" in a title is the fitted model's name.
+_SECTIONS = (
+    _Section("overview", "Endpoints at a glance", tables=[
+        _Table("overview", "Study endpoints by dose level",
+               note="n/N (%; exact 95% CI). Safety over the first 3 months after infusion; "
+                    "kinetics observed (NCA); medians from Kaplan–Meier (NR: not reached).")]),
+    _Section("data", "Data and provenance", tables=[
+        _Table("input_files", "Input files (SHA-256)"),
+        _Table("kinetics_summary", "Kinetics samples by assay"),
+        _Table("kinetics_exclusions", "Kinetics rows not analysed", collapsed=True)]),
+    _Section("safety", "Safety", tables=[
+        _Table("dlt", "Dose-limiting toxicities (first 3 months)"),
+        _Table("teae_incidence", "TEAEs in the first 3 months: any TEAE and by SOC",
+               query="level != 'term'"),
+        _Table("teae_incidence", "TEAEs by preferred term", collapsed=True,
+               query="level == 'term'"),
+        _Table("crs_grades", "Cytokine release syndrome (worst ASTCT grade)"),
+        _Table("icans_grades", "ICANS (worst ASTCT grade)")]),
+    _Section("kinetics", "Observed kinetics (NCA)", figures=["spaghetti"], tables=[
+        _Table("kinetic_endpoints", "CAR+ peak time and time back to baseline (6 months)",
+               note="Observed (NCA) and model-based. Back to baseline: the level is at or "
+                    "below max(baseline, LLOQ) after Tmax, within 183 days."),
+        _Table("nca_summary", "Key NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
+               query=f"metric in {list(_KEY_METRICS)}"),
+        _Table("nca_summary", "All NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
+               collapsed=True),
+        _Table("nca", "NCA metrics per subject", columns=_NCA_COLUMNS, collapsed=True)]),
+    _Section("fit", "Model fit ({model})",
+             figures=["individual_fits", "diagnostics", "vpc"], tables=[
+        _Table("fit_parameter_summary", "Parameter estimates across subjects"),
+        _Table("fit_statistics", "Fit statistics per subject", collapsed=True,
+               columns=("subject", "minus2ll", "aic", "bic", "n_obs", "n_censored",
+                        "n_free", "success", "at_bounds", "warnings"),
+               note="at_bounds: parameters estimated on one of their bounds (too few "
+                    "informative samples, or the optimum lies beyond the bound); their "
+                    "SE and CI are not meaningful.")]),
+    _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
+        _Table("model_metrics_summary", "Key model-based metrics by dose level",
+               columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
+        _Table("model_metrics_summary", "All model-based metrics by dose level",
+               columns=_SUMMARY_COLUMNS, collapsed=True),
+        _Table("model_metrics", "Model-based metrics per subject (95% CI)", collapsed=True,
+               columns=("subject", "assay", "cmax", "cmax_ci_lower", "cmax_ci_upper",
+                        "tmax", "tmax_ci_lower", "tmax_ci_upper", "auc_0_28",
+                        "auc_0_28_ci_lower", "auc_0_28_ci_upper", "time_back_to_baseline",
+                        "time_back_to_baseline_ci_lower",
+                        "time_back_to_baseline_ci_upper"))]),
+    _Section("efficacy", "Efficacy (RECIST 1.1, PFS, OS)",
+             figures=["waterfall", "km_pfs", "km_os", "swimmer"], tables=[
+        _Table("response_rates", "Best overall response: ORR and CR rate",
+               columns=_RATE_COLUMNS),
+        _Table("response_landmarks", "Response and CR at 1, 2, 3, 6 and 12 months",
+               columns=_RATE_COLUMNS,
+               note="Status at each landmark: the latest assessment on or before it "
+                    "(progression is final); NE without an assessment."),
+        _Table("pfs_landmarks", "Progression-free survival at 1, 2, 3, 6, 12 months"),
+        _Table("pfs_median", "Median PFS (days)"),
+        _Table("os_landmarks", "Overall survival at 1, 2, 3, 6, 12 months"),
+        _Table("os_median", "Median OS (days)"),
+        _Table("best_overall_response", "Best overall response per subject",
+               collapsed=True)]),
+    _Section("exposure", "Exposure–response",
+             figures=["exposure_response", "exposure_pfs", "dose_exposure"], tables=[
+        _Table("exposure_response", "Exposure (NCA) vs response and toxicity",
+               columns=_ER_COLUMNS,
+               note="Geometric mean ratio (positive/negative), Mann–Whitney test, ROC AUC "
+                    "and the logistic regression odds ratio per doubling of exposure."),
+        _Table("exposure_groups", "Rates by exposure group", collapsed=True),
+        _Table("dose_exposure", "Dose–exposure power model",
+               columns=("exposure", "assay", "n", "n_doses", "n_excluded", "intercept",
+                        "slope", "slope_ci_lower", "slope_ci_upper", "slope_p",
+                        "proportionality_p", "r_squared", "status")),
+        _Table("exposure_pfs", "PFS by exposure group", collapsed=True)]),
+    _Section("methods", "Methods and options"),
+    _Section("failures", "Failures and exclusions", tables=[
+        _Table("failures", "Steps, subjects and figures not in the report, with the reason",
+               note="Every subject and every step is accounted for here or in the tables "
+                    "above.")]),
+    _Section("files", "Tables"),
+)  # fmt: skip
+
+
 def _sections(analysis: StudyAnalysis) -> list[_Section]:
+    """The page outline with the model's name in the titles."""
     model = analysis.options["model"]
-    return [
-        _Section("overview", "Endpoints at a glance", tables=[
-            _Table("overview", "Study endpoints by dose level",
-                   note="n/N (%; exact 95% CI). Safety over the first 3 months after infusion; "
-                        "kinetics observed (NCA); medians from Kaplan–Meier (NR: not reached).")]),
-        _Section("data", "Data and provenance", tables=[
-            _Table("input_files", "Input files (SHA-256)"),
-            _Table("kinetics_summary", "Kinetics samples by assay"),
-            _Table("kinetics_exclusions", "Kinetics rows not analysed", collapsed=True)]),
-        _Section("safety", "Safety", tables=[
-            _Table("dlt", "Dose-limiting toxicities (first 3 months)"),
-            _Table("teae_incidence", "TEAEs in the first 3 months: any TEAE and by SOC",
-                   query="level != 'term'"),
-            _Table("teae_incidence", "TEAEs by preferred term", collapsed=True,
-                   query="level == 'term'"),
-            _Table("crs_grades", "Cytokine release syndrome (worst ASTCT grade)"),
-            _Table("icans_grades", "ICANS (worst ASTCT grade)")]),
-        _Section("kinetics", "Observed kinetics (NCA)", figures=["spaghetti"], tables=[
-            _Table("kinetic_endpoints", "CAR+ peak time and time back to baseline (6 months)",
-                   note="Observed (NCA) and model-based. Back to baseline: the level is at or "
-                        "below max(baseline, LLOQ) after Tmax, within 183 days."),
-            _Table("nca_summary", "Key NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
-                   query=f"metric in {list(_KEY_METRICS)}"),
-            _Table("nca_summary", "All NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
-                   collapsed=True),
-            _Table("nca", "NCA metrics per subject", columns=_NCA_COLUMNS, collapsed=True)]),
-        _Section("fit", f"Model fit ({model})",
-                 figures=["individual_fits", "diagnostics", "vpc"], tables=[
-            _Table("fit_parameter_summary", "Parameter estimates across subjects"),
-            _Table("fit_statistics", "Fit statistics per subject", collapsed=True,
-                   columns=("subject", "minus2ll", "aic", "bic", "n_obs", "n_censored",
-                            "n_free", "success", "at_bounds", "warnings"),
-                   note="at_bounds: parameters estimated on one of their bounds (too few "
-                        "informative samples, or the optimum lies beyond the bound); their "
-                        "SE and CI are not meaningful.")]),
-        _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
-            _Table("model_metrics_summary", "Key model-based metrics by dose level",
-                   columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
-            _Table("model_metrics_summary", "All model-based metrics by dose level",
-                   columns=_SUMMARY_COLUMNS, collapsed=True),
-            _Table("model_metrics", "Model-based metrics per subject (95% CI)", collapsed=True,
-                   columns=("subject", "assay", "cmax", "cmax_ci_lower", "cmax_ci_upper",
-                            "tmax", "tmax_ci_lower", "tmax_ci_upper", "auc_0_28",
-                            "auc_0_28_ci_lower", "auc_0_28_ci_upper", "time_back_to_baseline",
-                            "time_back_to_baseline_ci_lower",
-                            "time_back_to_baseline_ci_upper"))]),
-        _Section("efficacy", "Efficacy (RECIST 1.1, PFS, OS)",
-                 figures=["waterfall", "km_pfs", "km_os", "swimmer"], tables=[
-            _Table("response_rates", "Best overall response: ORR and CR rate",
-                   columns=_RATE_COLUMNS),
-            _Table("response_landmarks", "Response and CR at 1, 2, 3, 6 and 12 months",
-                   columns=_RATE_COLUMNS,
-                   note="Status at each landmark: the latest assessment on or before it "
-                        "(progression is final); NE without an assessment."),
-            _Table("pfs_landmarks", "Progression-free survival at 1, 2, 3, 6, 12 months"),
-            _Table("pfs_median", "Median PFS (days)"),
-            _Table("os_landmarks", "Overall survival at 1, 2, 3, 6, 12 months"),
-            _Table("os_median", "Median OS (days)"),
-            _Table("best_overall_response", "Best overall response per subject",
-                   collapsed=True)]),
-        _Section("exposure", "Exposure–response",
-                 figures=["exposure_response", "exposure_pfs", "dose_exposure"], tables=[
-            _Table("exposure_response", "Exposure (NCA) vs response and toxicity",
-                   columns=_ER_COLUMNS,
-                   note="Geometric mean ratio (positive/negative), Mann–Whitney test, ROC AUC "
-                        "and the logistic regression odds ratio per doubling of exposure."),
-            _Table("exposure_groups", "Rates by exposure group", collapsed=True),
-            _Table("dose_exposure", "Dose–exposure power model",
-                   columns=("exposure", "assay", "n", "n_doses", "n_excluded", "intercept",
-                            "slope", "slope_ci_lower", "slope_ci_upper", "slope_p",
-                            "proportionality_p", "r_squared", "status")),
-            _Table("exposure_pfs", "PFS by exposure group", collapsed=True)]),
-        _Section("methods", "Methods and options"),
-        _Section("failures", "Failures and exclusions", tables=[
-            _Table("failures", "Steps, subjects and figures not in the report, with the reason",
-                   note="Every subject and every step is accounted for here or in the tables "
-                        "above.")]),
-        _Section("files", "Tables"),
-    ]  # fmt: skip
+    return [replace(section, title=section.title.format(model=model)) for section in _SECTIONS]
 
 
 def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:

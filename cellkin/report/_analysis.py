@@ -21,16 +21,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellkin import outcomes
+from cellkin import fit_all, outcomes
 from cellkin._version import __version__
 from cellkin.errors import CellkinError
+from cellkin.metrics import dose_exposure, exposure_response, exposure_survival, summarize
 from cellkin.metrics import nca as run_nca
-from cellkin.metrics import summarize
-from cellkin.metrics.exposure import dose_exposure, exposure_response, exposure_survival
-from cellkin.outcomes.response import MONTH_DAYS
-from cellkin.report.inputs import StudyInputs
+from cellkin.outcomes import MONTH_DAYS
+from cellkin.report._inputs import StudyInputs
 
-__all__ = ["StudyAnalysis", "analyse_study", "kinetic_endpoints"]
+__all__ = [
+    "LANDMARK_MONTHS",
+    "SAFETY_WINDOW_DAYS",
+    "TBB_HORIZON_DAYS",
+    "StudyAnalysis",
+    "analyse_study",
+    "kinetic_endpoints",
+]
 
 #: Months at which response, CR, PFS and OS are reported, and their days (365.25/12 per month).
 LANDMARK_MONTHS = (1, 2, 3, 6, 12)
@@ -288,8 +294,8 @@ def analyse_study(
     Parameters
     ----------
     inputs : StudyInputs
-        From :func:`~cellkin.report.inputs.load_inputs` or
-        :func:`~cellkin.report.inputs.load_example_inputs`.
+        From :func:`~cellkin.report.load_inputs` or
+        :func:`~cellkin.report.load_example_inputs`.
     model : str, default "stein2019"
         Registered model fitted to every subject (``cellkin.models.available()``).
     auc_method, blq_rule, baseline
@@ -309,8 +315,6 @@ def analyse_study(
     -------
     StudyAnalysis
     """
-    from cellkin.fit import fit_all
-
     options = {
         "model": model,
         "nca": {"auc_method": auc_method, "blq_rule": blq_rule, "baseline": baseline,
@@ -325,200 +329,166 @@ def analyse_study(
         "km_confidence_interval": "95%, log-log (as R survfit conf.type='log-log')",
         "response_confidence_interval": "95% exact (Clopper-Pearson)",
     }  # fmt: skip
-    subjects = inputs.subjects
-    by = _group_column(subjects)
-    steps = _Steps(progress, total=10)
-    tables: dict[str, pd.DataFrame] = {}
-    objects: dict[str, Any] = {}
-
-    nca_table = steps.run(
-        "NCA",
-        lambda: run_nca(inputs.kinetics, auc_method=auc_method, blq_rule=blq_rule,
-                        baseline=baseline, intervals=options["nca"]["intervals"]),
-    )  # fmt: skip
-    if nca_table is not None:
-        objects["nca"] = nca_table
-        tables["nca"] = nca_table
-        tables["nca_summary"] = summarize(nca_table, by=by, subjects=subjects)
-
-    batch = steps.run(
-        f"fit ({model})",
-        lambda: fit_all(inputs.kinetics, model, n_jobs=n_jobs, executor=executor,
-                        progress=progress, blq=fit_blq, error=error, n_starts=n_starts,
-                        seed=seed),
-    )  # fmt: skip
-    fit_failures: list[dict[str, str]] = []
-    if batch is not None:
-        objects["batch"] = batch
-        tables["fit_statistics"] = batch.statistics
-        tables["fit_parameters"] = batch.params
-        tables["fit_parameter_summary"] = batch.parameter_summary()
-    model_table = None if batch is None else steps.run("model metrics", batch.metrics)
-    if model_table is not None:
-        objects["model_metrics"] = model_table
-        tables["model_metrics"] = model_table
-        tables["model_metrics_summary"] = summarize(model_table, by=by, subjects=subjects)
-    if batch is not None:
-        fit_failures = [
-            {"step": f"fit: {row.stage}", "subject": row.subject, "reason": row.reason}
-            for row in batch.failures.itertuples()
-        ]
-
-    def endpoints() -> pd.DataFrame:
-        frames = []
-        if nca_table is not None:
-            frames.append(kinetic_endpoints(nca_table, subjects, basis="observed (NCA)", by=by))
-        if model_table is not None and len(model_table):
-            frames.append(kinetic_endpoints(model_table, subjects, basis=f"model ({model})", by=by))
-        if not frames:
-            raise _missing("kinetic endpoints", "NCA or model-based metrics")
-        return pd.concat(frames, ignore_index=True)
-
-    tables["kinetic_endpoints"] = steps.run("kinetic endpoints", endpoints)
-
-    def safety() -> None:
-        if subjects is None:
-            raise _missing("safety", "a subject table (the safety population)")
-        if inputs.adverse_events is not None:
-            teae = outcomes.teae_table(
-                inputs.adverse_events, subjects, window_days=SAFETY_WINDOW_DAYS, by=by
-            )
-            objects["teae"] = teae
-            tables["teae_incidence"] = teae.incidence
-            tables["teae_grade3"] = teae.grade3
-        events = inputs.adverse_events
-        with_dlt_flag = events is not None and "dlt" in events
-        tables["dlt"] = outcomes.dlt_table(
-            subjects,
-            events if with_dlt_flag else None,
-            by=by,
-            window_days=SAFETY_WINDOW_DAYS if with_dlt_flag else None,
-        )
-        for event in ("crs", "icans"):
-            if f"{event}_grade" in subjects:
-                tables[f"{event}_grades"] = outcomes.grade_distribution(subjects, event, by=by)
-
-    steps.run("safety", safety)
-
-    bor = steps.run("best overall response", lambda: _bor_table(inputs))
-    if bor is not None:
-        objects["bor"] = bor
-        tables["best_overall_response"] = bor
-        if subjects is not None:
-            with_group = _with_group(bor, subjects, by)
-            tables["response_rates"] = outcomes.response_rates(with_group, by=by)
-    landmarks = steps.run("response at landmarks", lambda: _landmark_rates(inputs, by))
-    if landmarks is not None:
-        tables["response_landmarks"] = landmarks
-    for endpoint in ("pfs", "os"):
-        survival = steps.run(endpoint.upper(), lambda e=endpoint: _survival(inputs, e, by))
-        if survival is not None:
-            objects[f"km_{endpoint}"] = survival[0]
-            tables[f"{endpoint}_landmarks"], tables[f"{endpoint}_median"] = survival[1:]
-
-    outcome_subjects = _outcome_subjects(inputs, bor)
-
-    def exposure() -> None:
-        if nca_table is None or outcome_subjects is None:
-            raise _missing("exposure-response", "NCA metrics and a subject table")
-        wanted = [outcome for outcome, column in _ER_OUTCOMES.items() if column in outcome_subjects]
-        result = exposure_response(nca_table, outcome_subjects, list(exposures), wanted)
-        objects["exposure_response"] = result
-        tables["exposure_response"] = result.table
-        tables["exposure_groups"] = result.groups
-        if "pfs_days" in outcome_subjects:
-            objects["exposure_pfs"] = exposure_survival(nca_table, outcome_subjects)
-            tables["exposure_pfs"] = objects["exposure_pfs"].to_frame()
-        if "dose" in outcome_subjects:
-            objects["dose_exposure"] = dose_exposure(nca_table, outcome_subjects, list(exposures))
-            tables["dose_exposure"] = objects["dose_exposure"].table
-
-    steps.run("exposure-response", exposure)
-    steps.close()
-    tables = {name: table for name, table in tables.items() if table is not None}
+    run = _Run(inputs, _group_column(inputs.subjects), _Steps(progress, total=11))
+    nca_table = _nca_step(run, options["nca"])
+    batch, fit_failures = _fit_step(run, model, options["fit"], n_jobs, executor, progress)
+    model_table = _model_metrics_step(run, batch)
+    run.tables["kinetic_endpoints"] = run.steps.run(
+        "kinetic endpoints", lambda: _kinetic_endpoints(run, nca_table, model_table, model)
+    )
+    run.steps.run("safety", lambda: _safety_step(run))
+    bor = _efficacy_steps(run)
+    run.steps.run("exposure-response", lambda: _exposure_step(run, nca_table, bor, exposures))
+    run.steps.close()
     failures = pd.DataFrame(
-        steps.failures + fit_failures, columns=["step", "subject", "reason"]
+        run.steps.failures + fit_failures, columns=["step", "subject", "reason"]
     ).astype(str)
-    options["group_by"] = by
+    options["group_by"] = run.by
     return StudyAnalysis(
         inputs=inputs,
         options=options,
-        tables=tables,
-        objects=objects,
+        tables={name: table for name, table in run.tables.items() if table is not None},
+        objects=run.objects,
         failures=failures,
         versions=_versions(),
     )
 
 
-def _fraction(k: Any, n: Any, rate: Any = None, low: Any = None, high: Any = None) -> str:
-    if pd.isna(n) or not n:
-        return "–"
-    text = f"{int(k)}/{int(n)} ({100 * (k / n if rate is None else rate):.0f}%"
-    if low is not None and pd.notna(low):
-        text += f"; {100 * low:.0f}–{100 * high:.0f}%"
-    return text + ")"
+@dataclass
+class _Run:
+    """The working state of one analysis: its inputs, grouping, tables and result objects."""
+
+    inputs: StudyInputs
+    by: str | None
+    steps: _Steps
+    tables: dict[str, pd.DataFrame | None] = field(default_factory=dict)
+    objects: dict[str, Any] = field(default_factory=dict)
 
 
-def _median_text(row: pd.Series | None) -> str:
-    if row is None or pd.isna(row["median"]):
-        return "not reached" if row is not None else "–"
-    low, high = row["ci_lower"], row["ci_upper"]
-    limits = f"{low:.0f}–{high:.0f}" if pd.notna(high) else f"{low:.0f}–NR"
-    return f"{row['median']:.0f} d ({limits})"
+def _nca_step(run: _Run, options: dict[str, Any]) -> pd.DataFrame | None:
+    """Observed metrics (NCA) and their summary by group."""
+    nca_table = run.steps.run("NCA", lambda: run_nca(run.inputs.kinetics, **options))
+    if nca_table is not None:
+        run.objects["nca"] = nca_table
+        run.tables["nca"] = nca_table
+        run.tables["nca_summary"] = summarize(nca_table, by=run.by, subjects=run.inputs.subjects)
+    return nca_table
 
 
-def endpoint_overview(analysis: StudyAnalysis) -> pd.DataFrame:
-    """One row per dose level (and all subjects) with every study endpoint, as text.
+def _fit_step(
+    run: _Run,
+    model: str,
+    options: dict[str, Any],
+    n_jobs: int | None,
+    executor: Any,
+    progress: bool,
+) -> tuple[Any, list[dict[str, str]]]:
+    """The model fit of every subject; returns the batch (or None) and its failure rows."""
+    batch = run.steps.run(
+        f"fit ({model})",
+        lambda: fit_all(run.inputs.kinetics, model, n_jobs=n_jobs, executor=executor,
+                        progress=progress, **options),
+    )  # fmt: skip
+    if batch is None:
+        return None, []
+    run.objects["batch"] = batch
+    run.tables["fit_statistics"] = batch.statistics
+    run.tables["fit_parameters"] = batch.params
+    run.tables["fit_parameter_summary"] = batch.parameter_summary()
+    return batch, [
+        {"step": f"fit: {row.stage}", "subject": row.subject, "reason": row.reason}
+        for row in batch.failures.itertuples()
+    ]
 
-    Columns: safety (DLT rate and TEAE grade ≥ 3 in the first 3 months, CRS), kinetics (CAR+
-    peak time and subjects back to baseline within 6 months, observed), efficacy (ORR and best
-    CR with exact 95% CIs, median PFS and OS with 95% CIs). The numbers behind each cell are
-    in the report's other tables.
-    """
-    tables = analysis.tables
-    groups = tables.get("dlt") if "dlt" in tables else tables.get("response_rates")
-    if groups is None:
-        return pd.DataFrame()
 
-    def row_of(name: str, group: Any, **where: Any) -> pd.Series | None:
-        table = tables.get(name)
-        if table is None:
-            return None
-        mask = table["group"].astype(str) == str(group)
-        for column, value in where.items():
-            mask &= table[column] == value
-        return table[mask].iloc[0] if mask.any() else None
+def _model_metrics_step(run: _Run, batch: Any) -> pd.DataFrame | None:
+    """Model-based metrics of every fit (:meth:`cellkin.BatchFit.metrics`) and their summary
+    by group."""
+    if batch is None:
+        return None
+    table = run.steps.run("model metrics", batch.metrics)
+    if table is not None:
+        run.objects["model_metrics"] = table
+        run.tables["model_metrics"] = table
+        run.tables["model_metrics_summary"] = summarize(
+            table, by=run.by, subjects=run.inputs.subjects
+        )
+    return table
 
-    rows = []
-    for group in groups["group"]:
-        row: dict[str, Any] = {"group": group}
-        dlt = row_of("dlt", group)
-        if dlt is not None:
-            row["DLT (≤3 mo)"] = _fraction(dlt["n_dlt"], dlt["n_evaluable"], dlt["dlt_rate"],
-                                           dlt["dlt_ci_lower"], dlt["dlt_ci_upper"])  # fmt: skip
-        teae = row_of("teae_incidence", group, level="any")
-        if teae is not None:
-            row["TEAE grade ≥3 (≤3 mo)"] = _fraction(teae["n_grade_3plus"], teae["n_population"])
-        crs = row_of("crs_grades", group)
-        if crs is not None:
-            row["CRS any / ≥3"] = f"{int(crs['n_any'])} / {int(crs['n_grade_3plus'])}"
-        for assay in ("flow", "qpcr"):
-            kin = row_of("kinetic_endpoints", group, assay=assay, basis="observed (NCA)")
-            if kin is not None:
-                row[f"Tmax {assay}, median d"] = f"{kin['tmax_median']:.1f}"
-                row[f"back to baseline ≤6 mo ({assay})"] = _fraction(
-                    kin["n_back_to_baseline"], kin["n"]
-                )
-        rates = row_of("response_rates", group)
-        if rates is not None:
-            row["ORR (RECIST 1.1)"] = _fraction(
-                rates["n_responders"], rates["n"], rates["orr"], rates["orr_ci_lower"],
-                rates["orr_ci_upper"],
-            )  # fmt: skip
-            row["best response CR"] = _fraction(rates["n_cr"], rates["n"])
-        for endpoint in ("pfs", "os"):
-            if f"{endpoint}_median" in tables:
-                label = f"median {endpoint.upper()} (95% CI)"
-                row[label] = _median_text(row_of(f"{endpoint}_median", group))
-        rows.append(row)
-    return pd.DataFrame(rows)
+
+def _kinetic_endpoints(
+    run: _Run, nca_table: pd.DataFrame | None, model_table: pd.DataFrame | None, model: str
+) -> pd.DataFrame:
+    """Peak time and time back to baseline, observed (NCA) and model-based."""
+    subjects, by = run.inputs.subjects, run.by
+    frames = []
+    if nca_table is not None:
+        frames.append(kinetic_endpoints(nca_table, subjects, basis="observed (NCA)", by=by))
+    if model_table is not None and len(model_table):
+        frames.append(kinetic_endpoints(model_table, subjects, basis=f"model ({model})", by=by))
+    if not frames:
+        raise _missing("kinetic endpoints", "NCA or model-based metrics")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _safety_step(run: _Run) -> None:
+    """TEAEs, DLTs and CRS/ICANS grades over the safety window."""
+    subjects, events, by = run.inputs.subjects, run.inputs.adverse_events, run.by
+    if subjects is None:
+        raise _missing("safety", "a subject table (the safety population)")
+    if events is not None:
+        teae = outcomes.teae_table(events, subjects, window_days=SAFETY_WINDOW_DAYS, by=by)
+        run.objects["teae"] = teae
+        run.tables["teae_incidence"] = teae.incidence
+        run.tables["teae_grade3"] = teae.grade3
+    with_dlt_flag = events is not None and "dlt" in events
+    run.tables["dlt"] = outcomes.dlt_table(
+        subjects,
+        events if with_dlt_flag else None,
+        by=by,
+        window_days=SAFETY_WINDOW_DAYS if with_dlt_flag else None,
+    )
+    for event in ("crs", "icans"):
+        if f"{event}_grade" in subjects:
+            run.tables[f"{event}_grades"] = outcomes.grade_distribution(subjects, event, by=by)
+
+
+def _efficacy_steps(run: _Run) -> pd.DataFrame | None:
+    """Best overall response and rates, response at landmarks, PFS and OS; returns the BOR."""
+    inputs, by = run.inputs, run.by
+    bor = run.steps.run("best overall response", lambda: _bor_table(inputs))
+    if bor is not None:
+        run.objects["bor"] = bor
+        run.tables["best_overall_response"] = bor
+        if inputs.subjects is not None:
+            with_group = _with_group(bor, inputs.subjects, by)
+            run.tables["response_rates"] = outcomes.response_rates(with_group, by=by)
+    landmarks = run.steps.run("response at landmarks", lambda: _landmark_rates(inputs, by))
+    if landmarks is not None:
+        run.tables["response_landmarks"] = landmarks
+    for endpoint in ("pfs", "os"):
+        survival = run.steps.run(endpoint.upper(), lambda e=endpoint: _survival(inputs, e, by))
+        if survival is not None:
+            run.objects[f"km_{endpoint}"] = survival[0]
+            run.tables[f"{endpoint}_landmarks"], run.tables[f"{endpoint}_median"] = survival[1:]
+    return bor
+
+
+def _exposure_step(
+    run: _Run, nca_table: pd.DataFrame | None, bor: pd.DataFrame | None, exposures: Sequence[str]
+) -> None:
+    """Exposure–response, exposure–PFS and dose–exposure from the NCA metrics."""
+    subjects = _outcome_subjects(run.inputs, bor)
+    if nca_table is None or subjects is None:
+        raise _missing("exposure-response", "NCA metrics and a subject table")
+    wanted = [outcome for outcome, column in _ER_OUTCOMES.items() if column in subjects]
+    result = exposure_response(nca_table, subjects, list(exposures), wanted)
+    run.objects["exposure_response"] = result
+    run.tables["exposure_response"] = result.table
+    run.tables["exposure_groups"] = result.groups
+    if "pfs_days" in subjects:
+        run.objects["exposure_pfs"] = exposure_survival(nca_table, subjects)
+        run.tables["exposure_pfs"] = run.objects["exposure_pfs"].to_frame()
+    if "dose" in subjects:
+        run.objects["dose_exposure"] = dose_exposure(nca_table, subjects, list(exposures))
+        run.tables["dose_exposure"] = run.objects["dose_exposure"].table

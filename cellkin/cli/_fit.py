@@ -1,0 +1,142 @@
+"""``cellkin fit``: fit a model to every subject and write the tables (and figures).
+
+Runs :func:`cellkin.fit_all` on this machine's cores, or on a Dask cluster with
+``--scheduler ADDRESS`` (``dask.distributed`` is an optional dependency), and writes the
+parameter, metric, fit-statistic and failure tables of the :class:`cellkin.BatchFit` as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from cellkin import fit_all
+from cellkin.cli._options import add_fit_options, command_parser, fit_keywords, positive_int
+from cellkin.datasets import load_example
+from cellkin.errors import FitError, OptionError
+from cellkin.io import read_kinetics
+
+__all__ = ["EXAMPLES", "add_parser", "dask_client", "run"]
+
+EXAMPLES = """examples:
+  cellkin fit --example -o fits --plots
+  cellkin fit pk.csv --model stein2019 -o fits --jobs 4 --checkpoint fits.jsonl
+  cellkin fit pk.csv --assay qpcr,flow --subject KD025-109
+  cellkin fit pk.csv --scheduler tcp://scheduler:8786 -o fits
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
+    """Declare ``cellkin fit`` and its options."""
+    parser = command_parser(
+        commands,
+        "fit",
+        EXAMPLES,
+        parents,
+        help="fit a kinetic model to every subject",
+        description="Fit a model to each subject by maximum likelihood (M3 for BLQ samples) "
+        "and write params.csv, metrics.csv, statistics.csv and failures.csv (one row per "
+        "subject that could not be fitted or did not converge).",
+    )
+    parser.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
+    parser.add_argument("--example", action="store_true", help="use the bundled example study")
+    add_fit_options(parser)
+    parser.add_argument("--assay", action="append", metavar="ASSAY",
+                        help="assay to fit (repeat or comma-separate for a joint fit; "
+                        "default qpcr)")  # fmt: skip
+    parser.add_argument("--subject", action="append", metavar="ID",
+                        help="fit only ID (repeatable)")  # fmt: skip
+    parser.add_argument("-o", "--output", metavar="DIR", help="output folder (default fit_MODEL)")
+    parser.add_argument("--jobs", type=positive_int, metavar="N",
+                        help="worker processes (default: all CPUs; 1: in-process); with "
+                        "--scheduler, only sizes the tasks")  # fmt: skip
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="fit on a Dask cluster, e.g. tcp://host:8786 (pip install "
+                        '"cellkin[dask]"); workers need cellkin installed')  # fmt: skip
+    parser.add_argument("--checkpoint", metavar="FILE",
+                        help="append finished subjects here; rerun to resume")  # fmt: skip
+    parser.add_argument("--plots", action="store_true", help="write DIR/plots/SUBJECT.png")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit every subject, write the batch's tables, and the figures with ``--plots``."""
+    if args.example == bool(args.file):
+        raise OptionError("give either a kinetics FILE or --example")
+    kinetics = load_example().kinetics if args.example else read_kinetics(args.file)
+    assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
+    client = dask_client(args.scheduler) if args.scheduler else None
+    with client if client is not None else nullcontext():  # closes the client, not the cluster
+        executor = None if client is None else client.get_executor()
+        # On a cluster, --jobs only sizes the tasks: by default, by the cluster's threads.
+        threads = None if client is None else sum(client.nthreads().values())
+        batch = fit_all(
+            kinetics,
+            args.model,
+            subjects=args.subject,
+            n_jobs=args.jobs or threads or None,
+            executor=executor,
+            progress=not args.no_progress,
+            checkpoint=args.checkpoint,
+            assays=assays or None,
+            **fit_keywords(args),
+        )
+    output = Path(args.output or f"fit_{args.model}")
+    paths = batch.to_csv(output)
+    paths["metrics"] = output / "metrics.csv"
+    batch.metrics().to_csv(paths["metrics"], index=False)
+    print(batch.summary())
+    print(f"\nwrote {', '.join(path.name for path in paths.values())} to {output}")
+    if args.plots:
+        count = _plot_fits(dict(batch.results), output / "plots")
+        print(f"wrote {count} figure(s) to {output / 'plots'}")
+    return 0
+
+
+def dask_client(address: str) -> Any:  # a dask.distributed.Client (an optional dependency)
+    """A ``dask.distributed.Client`` connected to ``address`` (``cellkin fit --scheduler``).
+
+    Raises :class:`~cellkin.errors.FitError` with a one-line fix when dask is not installed
+    or the scheduler cannot be reached (within dask's connect timeout,
+    ``distributed.comm.timeouts.connect``, 30 s by default).
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise FitError(
+            "--scheduler needs dask.distributed, which is not installed: "
+            'pip install "cellkin[dask]"'
+        ) from None
+    try:
+        return Client(address)
+    except Exception as exc:  # refused, timed out, bad address: all mean "cannot connect"
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise FitError(
+            f"--scheduler: cannot reach the Dask scheduler at {address} ({reason}); start one "
+            f"with `dask scheduler` and workers with `dask worker ADDRESS`, or fix the address"
+        ) from None
+
+
+def _plot_fits(results: dict, folder: Path) -> int:
+    """One PNG per fitted subject (matplotlib ``Figure``, no pyplot state); returns the count."""
+    from matplotlib.figure import Figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names: set[str] = set()
+    for subject, result in results.items():
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", subject)
+        while name in names:
+            name += "_"
+        names.add(name)
+        figure = Figure(figsize=(6, 4), layout="constrained")
+        try:
+            result.plot(ax=figure.add_subplot())
+            figure.savefig(folder / f"{name}.png", dpi=100)
+        except Exception as exc:  # one figure failing must not lose the others
+            print(f"cellkin: warning: no figure for {subject}: {exc}", file=sys.stderr)
+            names.discard(name)
+    return len(names)

@@ -1,0 +1,82 @@
+"""``cellkin report``: the whole study analysis as one HTML file plus CSV tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cellkin.cli._options import (
+    add_fit_options,
+    add_nca_options,
+    add_table_options,
+    command_parser,
+    nca_keywords,
+    positive_int,
+)
+from cellkin.errors import OptionError
+from cellkin.io import STUDY_TABLES
+from cellkin.report import load_example_inputs, load_inputs, study_report
+
+__all__ = ["EXAMPLES", "add_parser", "run"]
+
+EXAMPLES = """examples:
+  cellkin report --example -o kd025_report
+  cellkin report pk.csv subjects.csv lesions.csv ae.csv -o report --jobs 4
+  cellkin report --kinetics pk.csv --subjects subjects.csv --model stein2019_lag
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
+    """Declare ``cellkin report`` and its options."""
+    parser = command_parser(
+        commands,
+        "report",
+        EXAMPLES,
+        parents,
+        help="the whole study analysis as one HTML report",
+        description="Validate the study tables, run NCA, fit a model to every subject, "
+        "derive model-based metrics, safety, efficacy (RECIST 1.1, PFS, OS) and "
+        "exposure-response by dose level, and write DIR/report.html (self-contained) with "
+        "DIR/tables/*.csv. FILES are recognised by their columns; name them with --kinetics, "
+        "--subjects, --lesions, --adverse-events when that fails.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILES", help="study tables")
+    parser.add_argument("--example", action="store_true", help="use the bundled example study")
+    add_table_options(parser)
+    parser.add_argument("-o", "--output", metavar="DIR", default="cellkin_report",
+                        help="output folder (default cellkin_report)")  # fmt: skip
+    parser.add_argument("--title", default="CAR-T cellular kinetics study report")
+    add_fit_options(parser)
+    add_nca_options(parser)
+    parser.add_argument("--jobs", type=positive_int, metavar="N",
+                        help="worker processes for the fits (default: all CPUs)")  # fmt: skip
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the study (or the example), analyse it and write the report folder."""
+    named = {name: getattr(args, name) for name in STUDY_TABLES}
+    if args.example == bool(args.files or any(named.values())):
+        raise OptionError("give the study FILES (or --kinetics FILE ...) or --example")
+    if args.example:
+        inputs = load_example_inputs()
+    else:
+        inputs = load_inputs(args.files, tables=named, exclude_before=args.exclude_before)
+    report = study_report(
+        inputs,
+        title=args.title,
+        command=" ".join(["cellkin", *args.argv]),
+        model=args.model,
+        **nca_keywords(args),
+        fit_blq=args.blq,
+        error=args.error,
+        n_starts=args.starts,
+        seed=args.seed,
+        n_jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    paths = report.write(args.output)
+    print(report.summary())
+    tables = Path(args.output) / "tables"
+    print(f"\nwrote {paths['report']} and {len(paths) - 1} CSV tables to {tables}")
+    return 0
