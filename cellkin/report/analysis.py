@@ -24,10 +24,9 @@ import pandas as pd
 from cellkin import outcomes
 from cellkin._version import __version__
 from cellkin.errors import CellkinError
+from cellkin.metrics import dose_exposure, exposure_response, exposure_survival, summarize
 from cellkin.metrics import nca as run_nca
-from cellkin.metrics import summarize
-from cellkin.metrics.exposure import dose_exposure, exposure_response, exposure_survival
-from cellkin.outcomes.response import MONTH_DAYS
+from cellkin.outcomes import MONTH_DAYS
 from cellkin.report.inputs import StudyInputs
 
 __all__ = ["StudyAnalysis", "analyse_study", "kinetic_endpoints"]

@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 
 from cellkin._display import Summary
+from cellkin.report._figures import RenderedFigure, render_figures
 from cellkin.report.analysis import StudyAnalysis, analyse_study, endpoint_overview
-from cellkin.report.figures import RenderedFigure, render_figures
 from cellkin.report.html import render_html, table_html
 from cellkin.report.inputs import StudyInputs, kinetics_summary
 
@@ -32,7 +32,7 @@ class StudyReport:
     analysis : StudyAnalysis
         Tables, result objects, options, versions and failures of the analysis.
     figures : dict
-        Name → :class:`~cellkin.report.figures.RenderedFigure` (PNG bytes).
+        Name → :class:`~cellkin.report._figures.RenderedFigure` (PNG bytes).
     tables : dict
         Name → DataFrame: the analysis tables plus ``overview`` (every endpoint by dose
         level), ``input_files`` (paths and SHA-256), ``kinetics_summary``,

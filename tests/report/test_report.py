@@ -22,8 +22,8 @@ from cellkin.report import (
     load_inputs,
     study_report,
 )
+from cellkin.report._figures import FIGURES
 from cellkin.report.analysis import TBB_HORIZON_DAYS
-from cellkin.report.figures import FIGURES
 
 STUDY = cellkin.load_example()
 
