@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
+import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -16,9 +19,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 import cellkin
-from cellkin import plot
-from cellkin.errors import DataError, FitError
-from cellkin.fit import fit_all
+from cellkin import fit_all, plot
+from cellkin.errors import DataError, FitError, OptionError
 from cellkin.models import get as get_model
 from cellkin.simulate import sample_trial, virtual_population
 
@@ -111,7 +113,7 @@ def test_individual_fits_one_panel_per_subject(batch, tmp_path):
 def test_individual_fits_options_and_errors(batch, fitted):
     fig = Figure()
     mapping = {s: fitted[s] for s in ("KD025-106", "KD025-101")}
-    assert plot.individual_fits(mapping, figure=fig, ncols=3, sharey=False) is fig
+    assert plot.individual_fits(mapping, fig=fig, ncols=3, sharey=False) is fig
     assert [a.get_title() for a in fig.axes if a.get_visible()] == ["KD025-106", "KD025-101"]
     chosen = plot.individual_fits(fitted, subjects=["KD025-109"])
     assert [a.get_title() for a in chosen.axes] == ["KD025-109"]
@@ -163,8 +165,24 @@ def test_spaghetti_one_group_and_errors(study, ax):
     assert [c.get_label() for c in ax.containers] == ["all subjects: geometric mean (95% CI)"]
     with pytest.raises(DataError, match="no samples of assay 'elisa'"):
         plot.spaghetti(study.kinetics, assay="elisa", ax=ax)
-    with pytest.raises(DataError, match="`summary`"):
+    with pytest.raises(OptionError, match="`summary`"):
         plot.spaghetti(study.kinetics, summary="median", ax=ax)
+    with pytest.raises(OptionError, match="`confidence`"):
+        plot.spaghetti(study.kinetics, confidence=95, ax=ax)
+
+
+def test_spaghetti_confidence_level(study, ax):
+    # 90% t interval of the log levels (scipy), BLQ as LLOQ/2, pooled over subjects at day 7.
+    plot.spaghetti(study.kinetics, assay="flow", by=None, confidence=0.9, ax=ax)
+    (container,) = ax.containers
+    assert container.get_label() == "all subjects: geometric mean (90% CI)"
+    flow = study.kinetics[study.kinetics["assay"] == "flow"]
+    level = flow["value"].where(~flow["blq"], flow["lloq"] / 2)
+    logs = np.log(level[flow["nominal_time"] == 7.0].to_numpy())
+    low, high = np.exp(stats.t.interval(0.9, logs.size - 1, logs.mean(), stats.sem(logs)))
+    k = list(container.lines[0].get_xdata()).index(7.0)
+    segment = container.lines[2][0].get_segments()[k]
+    np.testing.assert_allclose(sorted(segment[:, 1]), [low, high], rtol=1e-10)
 
 
 # ----------------------------------------------------------------------------- diagnostics
@@ -194,7 +212,7 @@ def test_diagnostics_accept_one_fit_and_reject_bad_input(batch, fitted, ax):
         plot.observed_vs_predicted(_with_success(single, False), ax=ax)
     with pytest.raises(FitError, match="no converged fits"):
         plot.residuals({}, ax=ax)
-    with pytest.raises(DataError, match="`x` must be"):
+    with pytest.raises(OptionError, match="`x` must be"):
         plot.residuals(batch, x="visit", ax=ax)
     with pytest.raises(DataError, match="FitResult objects"):
         plot.residuals({"a": 1}, ax=ax)
@@ -225,7 +243,7 @@ def test_residuals(batch, converged, ax, x, tmp_path):
 
 def test_vpc_matches_a_direct_computation_and_is_seeded(fitted, study, ax, tmp_path):
     times = [4.0, 14.0, 28.0]
-    plot.vpc(fitted, study.kinetics, n_simulations=300, seed=3, times=times, ax=ax)
+    plot.vpc(fitted, study.kinetics, n_draws=300, seed=3, times=times, ax=ax)
     median = _line(ax, "simulated 50%").get_ydata()
 
     # The method of the docstring, written out with numpy.
@@ -248,10 +266,10 @@ def test_vpc_matches_a_direct_computation_and_is_seeded(fitted, study, ax, tmp_p
     np.testing.assert_allclose(median, np.median(y, axis=0), rtol=1e-10)
 
     fig2, ax2 = plt.subplots()
-    plot.vpc(fitted, study.kinetics, n_simulations=300, seed=3, times=times, ax=ax2)
+    plot.vpc(fitted, study.kinetics, n_draws=300, seed=3, times=times, ax=ax2)
     np.testing.assert_array_equal(_line(ax2, "simulated 50%").get_ydata(), median)
     ax2.clear()
-    plot.vpc(fitted, study.kinetics, n_simulations=300, seed=4, times=times, ax=ax2)
+    plot.vpc(fitted, study.kinetics, n_draws=300, seed=4, times=times, ax=ax2)
     assert not np.array_equal(_line(ax2, "simulated 50%").get_ydata(), median)
     plt.close(fig2)
     ax.figure.savefig(tmp_path / "vpc.png", dpi=40)
@@ -276,7 +294,7 @@ def test_vpc_recovers_a_known_population(fitted, ax):
     times = [4.0, 10.0, 28.0, 84.0]
     observed = sample_trial("stein2019", truth, times, lloq=50, seed=12)
     fits = _fake_fits(fitted["KD025-109"], truth, sigma=0.56)
-    plot.vpc(fits, observed, n_simulations=10_000, quantiles=(0.1, 0.5, 0.9), seed=5, ax=ax)
+    plot.vpc(fits, observed, n_draws=10_000, quantiles=(0.1, 0.5, 0.9), seed=5, ax=ax)
     large = virtual_population("stein2019", 50_000, seed=13)
     reference = sample_trial("stein2019", large, times, lloq=50, seed=14)
     reference["level"] = reference["value"].fillna(50.0)  # BLQ counted at the LLOQ
@@ -293,7 +311,7 @@ def test_vpc_residual_error_of_identical_subjects(fitted, ax):
     times = [10.0, 28.0]
     observed = sample_trial("stein2019", table, times, lloq=1.0, seed=1)
     fits = _fake_fits(fitted["KD025-109"], table, sigma=0.56)
-    plot.vpc(fits, observed, n_simulations=10_000, quantiles=(0.1, 0.5, 0.9), seed=2, ax=ax)
+    plot.vpc(fits, observed, n_draws=10_000, quantiles=(0.1, 0.5, 0.9), seed=2, ax=ax)
     for q in (0.1, 0.5, 0.9):
         expected = STEIN.simulate(times) * np.exp(0.56 * stats.norm.ppf(q))
         simulated = _line(ax, f"simulated {100 * q:g}%").get_ydata()
@@ -305,10 +323,10 @@ def test_vpc_bad_input(fitted, study, ax):
         plot.vpc(fitted, study.kinetics, assay="flow", ax=ax)
     with pytest.raises(FitError, match="at least 2 converged fits"):
         plot.vpc(fitted["KD025-106"], ax=ax)
-    with pytest.raises(DataError, match="`quantiles`"):
+    with pytest.raises(OptionError, match="`quantiles`"):
         plot.vpc(fitted, quantiles=(0.5, 0.1), ax=ax)
-    with pytest.raises(DataError, match="`n_simulations`"):
-        plot.vpc(fitted, n_simulations=2, ax=ax)
+    with pytest.raises(OptionError, match="`n_draws`"):
+        plot.vpc(fitted, n_draws=2, ax=ax)
 
 
 # ----------------------------------------------------------------------------- metric agreement
@@ -334,6 +352,12 @@ def test_metric_agreement_geometric_mean_ratio(ax):
     assert bars == [(90.0, 130.0), (150.0, 210.0), (400.0, 700.0)]
     assert any(ln.get_gid() == "identity" for ln in ax.get_lines())
     assert ax.get_xlabel() == "NCA cmax (copies/ug)"
+    ax.clear()
+    plot.metric_agreement(nca, model, ax=ax, confidence=0.8)
+    half = stats.t.ppf(0.9, 2) * ratios.std(ddof=1) / math.sqrt(3)
+    low, high = np.exp([ratios.mean() - half, ratios.mean() + half])
+    (box,) = [t for t in ax.texts if t.get_gid() == "gmr"]
+    assert box.get_text() == f"GMR model/NCA = {gmr:.3g} (80% CI {low:.3g}–{high:.3g}), n = 3"
 
 
 def test_metric_agreement_on_the_study(batch, study, ax, tmp_path):
@@ -362,3 +386,79 @@ def test_time_back_to_baseline_censored_values_are_not_in_the_ratio(ax):
     (box,) = [t for t in ax.texts if t.get_gid() == "gmr"]
     assert box.get_text().startswith("GMR model/NCA = 1.1 (") and box.get_text().endswith("n = 2")
     assert [c.get_label() for c in ax.containers] == ["subjects", "NCA censored at last sample"]
+
+
+# ----------------------------------------------------------------------------- conventions
+
+
+def test_fit_result_plot_is_individual_fit(fitted, ax):
+    result = fitted["KD025-106"]
+    assert result.plot(ax=ax, days=60.0) is ax
+    fig, other = plt.subplots()
+    plot.individual_fit(result, ax=other, days=60.0)
+    drawn = [(line.get_label(), line.get_xdata().tolist(), line.get_ydata().tolist())
+             for line in ax.get_lines()]  # fmt: skip
+    again = [(line.get_label(), line.get_xdata().tolist(), line.get_ydata().tolist())
+             for line in other.get_lines()]  # fmt: skip
+    assert drawn == again and len(drawn) == 3 * len(result.assays)
+    assert max(ax.get_lines()[2].get_xdata()) == 60.0  # the fitted curve runs to `days`
+    assert len(ax.collections) == len(result.assays)  # one band per assay
+    plt.close(fig)
+
+
+def test_every_figure_takes_ax_or_fig_keyword_only():
+    import inspect
+
+    from cellkin.metrics import (
+        DoseExposureResult,
+        ExposureByOutcomeResult,
+        ExposureResponseResult,
+        ExposureSurvivalResult,
+    )
+    from cellkin.outcomes import KaplanMeierResult
+
+    grids = {"individual_fits"}
+    for name in plot.__all__:
+        parameters = inspect.signature(getattr(plot, name)).parameters
+        target = "fig" if name in grids else "ax"
+        assert parameters[target].kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert parameters[target].default is None, name
+        assert getattr(plot, name).__doc__, name
+    results = (cellkin.FitResult, KaplanMeierResult, ExposureResponseResult,
+               ExposureSurvivalResult, ExposureByOutcomeResult, DoseExposureResult)  # fmt: skip
+    for result in results:
+        ax_parameter = inspect.signature(result.plot).parameters["ax"]
+        assert ax_parameter.kind is inspect.Parameter.KEYWORD_ONLY, result.__name__
+
+
+def test_missing_matplotlib_raises_import_error_with_install_hint(study, fitted, monkeypatch):
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)  # import of these now raises ImportError
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        plot.spaghetti(study.kinetics, study.subjects)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        plot.individual_fits(fitted)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        fitted["KD025-106"].plot()
+
+
+def test_matplotlib_is_imported_only_inside_cellkin_plot_functions():
+    # No module of cellkin.plot imports matplotlib at module level, and no module outside
+    # cellkin.plot draws: only the report's figure layout and the CLI's PNG writer import it.
+    root = Path(cellkin.__file__).parent
+    allowed = ("plot/", "report/_figures.py", "cli.py", "cli/")
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            if not any(m.split(".")[0] == "matplotlib" for m in modules):
+                continue
+            assert id(node) not in top_level, f"{relative}: matplotlib imported at module level"
+            assert relative.startswith(allowed), f"{relative} imports matplotlib"

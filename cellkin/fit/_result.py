@@ -222,11 +222,15 @@ class FitResult:
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
 
-    def plot(self, ax: Any = None, *, band: bool = True, days: float | None = None) -> Any:
-        """Observations (BLQ at the LLOQ, open markers), fitted curve and CI band per assay."""
-        from cellkin.fit.plots import plot_fit
+    def plot(self, *, ax: Any = None, band: bool = True, days: float | None = None) -> Any:
+        """Observations (BLQ at the LLOQ, open markers), fitted curve and CI band per assay.
 
-        return plot_fit(self, ax=ax, band=band, days=days)
+        Drawn by :func:`cellkin.plot.individual_fit` (see it for the arguments); returns the
+        matplotlib ``Axes``.
+        """
+        from cellkin import plot
+
+        return plot.individual_fit(self, ax=ax, band=band, days=days)
 
 
 def _transform(result: FitResult) -> Transform:

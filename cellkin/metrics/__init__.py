@@ -3,34 +3,24 @@ links to response and toxicity (exposure-response, survival by exposure, dose-ex
 
 from __future__ import annotations
 
+from cellkin.metrics._dose_exposure import DoseExposureResult, dose_exposure
+from cellkin.metrics._exposure_by_outcome import ExposureByOutcomeResult, exposure_by_outcome
+from cellkin.metrics._exposure_response import ExposureResponseResult, exposure_response
+from cellkin.metrics._exposure_survival import ExposureSurvivalResult, exposure_survival
 from cellkin.metrics._model import model_metrics
-from cellkin.metrics.exposure import (
-    DoseExposureResult,
-    ExposureResponseResult,
-    ExposureSurvivalResult,
-    dose_exposure,
-    exposure_response,
-    exposure_survival,
-)
-from cellkin.metrics.exposure_plots import (
-    plot_dose_exposure,
-    plot_exposure_by_outcome,
-    plot_logistic,
-)
 from cellkin.metrics.nca import nca
 from cellkin.metrics.summary import summarize
 
 __all__ = [
     "DoseExposureResult",
+    "ExposureByOutcomeResult",
     "ExposureResponseResult",
     "ExposureSurvivalResult",
     "dose_exposure",
+    "exposure_by_outcome",
     "exposure_response",
     "exposure_survival",
     "model_metrics",
     "nca",
-    "plot_dose_exposure",
-    "plot_exposure_by_outcome",
-    "plot_logistic",
     "summarize",
 ]

@@ -1,4 +1,4 @@
-"""Statistics behind :mod:`cellkin.metrics.exposure` (private).
+"""Statistics behind the exposure analyses of :mod:`cellkin.metrics` (private).
 
 Exposure groups, the two-group comparison on the log scale (geometric mean ratio with a Welch
 t interval, Mann–Whitney U, ROC AUC = U/(n1·n0), Hanley & McNeil 1982,
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from cellkin.outcomes._stats import clopper_pearson
+from cellkin._stats import clopper_pearson
+from cellkin.errors import OptionError
 
 GroupSpec = str | float | Sequence[float] | None
 _QUANTILES = {"median": 2, "tertile": 3, "quartile": 4}
@@ -35,14 +36,17 @@ def _exposure_groups(values: np.ndarray, spec: GroupSpec) -> tuple[np.ndarray, l
     """Group index per value and the label of each group (right-closed intervals)."""
     if isinstance(spec, str):
         if spec not in _QUANTILES:
-            raise ValueError(f"`group`/`split` must be one of {list(_QUANTILES)} or cut points")
+            raise OptionError(
+                f"`group` must be one of {list(_QUANTILES)}, a cut point or increasing cut "
+                f"points, or None; got {spec!r}"
+            )
         k, prefix = _QUANTILES[spec], "Q"
         cuts = np.quantile(values, np.linspace(0, 1, k + 1)[1:-1]) if values.size else []
     else:
         prefix = "G"
         cuts = np.atleast_1d(np.asarray(spec, dtype=float))
         if cuts.ndim != 1 or not np.all(np.isfinite(cuts)) or np.any(np.diff(cuts) <= 0):
-            raise ValueError(f"cut points must be finite and increasing, got {spec!r}")
+            raise OptionError(f"`group` cut points must be finite and increasing, got {spec!r}")
     cuts = np.asarray(cuts, dtype=float)
     index = np.searchsorted(cuts, values, side="left")
     edges = [_fmt(c) for c in cuts]

@@ -13,25 +13,25 @@ Survival (lifelines; intervals identical to R's ``survival::survfit``)
     :func:`kaplan_meier` → :class:`KaplanMeierResult`, :func:`derive_pfs`.
 Safety
     :func:`teae_table` → :class:`TEAETable`, :func:`grade_distribution` (CRS, ICANS),
-    :func:`dlt_table`, :func:`three_plus_three` → :class:`ThreePlusThreeResult`.
-Figures (matplotlib, imported lazily; each takes ``ax`` and returns it)
-    :func:`plot_waterfall`, :func:`plot_swimmer`, :func:`plot_spider`, :func:`plot_km`.
+    :func:`dlt_table`, :func:`three_plus_three` → :class:`ThreePlusThreeResult`, and the 3+3
+    rule itself, :func:`three_plus_three_decision` (which the trial simulator also follows).
+
+The figures of these results are in :mod:`cellkin.plot` (:func:`cellkin.plot.waterfall`,
+:func:`cellkin.plot.spider`, :func:`cellkin.plot.swimmer`, :func:`cellkin.plot.kaplan_meier`;
+``KaplanMeierResult.plot`` draws the last).
 """
 
 from __future__ import annotations
 
-from cellkin.outcomes.plots import plot_km, plot_spider, plot_swimmer, plot_waterfall
-from cellkin.outcomes.recist import best_overall_response, overall_response, recist_timepoints
-from cellkin.outcomes.response import LANDMARK_DAYS, MONTH_DAYS, response_at, response_rates
-from cellkin.outcomes.safety import (
-    TEAETable,
+from cellkin.outcomes._escalation import (
     ThreePlusThreeResult,
-    dlt_table,
-    grade_distribution,
-    teae_table,
     three_plus_three,
+    three_plus_three_decision,
 )
-from cellkin.outcomes.survival import KaplanMeierResult, derive_pfs, kaplan_meier
+from cellkin.outcomes._recist import best_overall_response, overall_response, recist_timepoints
+from cellkin.outcomes._response import LANDMARK_DAYS, MONTH_DAYS, response_at, response_rates
+from cellkin.outcomes._safety import TEAETable, dlt_table, grade_distribution, teae_table
+from cellkin.outcomes._survival import KaplanMeierResult, derive_pfs, kaplan_meier
 
 __all__ = [
     "LANDMARK_DAYS",
@@ -45,13 +45,10 @@ __all__ = [
     "grade_distribution",
     "kaplan_meier",
     "overall_response",
-    "plot_km",
-    "plot_spider",
-    "plot_swimmer",
-    "plot_waterfall",
     "recist_timepoints",
     "response_at",
     "response_rates",
     "teae_table",
     "three_plus_three",
+    "three_plus_three_decision",
 ]

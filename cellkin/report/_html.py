@@ -22,7 +22,7 @@ import pandas as pd
 
 from cellkin import models
 from cellkin.report._analysis import StudyAnalysis
-from cellkin.report.figures import RenderedFigure
+from cellkin.report._figures import RenderedFigure
 
 __all__ = ["render_html", "table_html"]
 
@@ -279,7 +279,7 @@ def render_html(
     ----------
     analysis : StudyAnalysis
     figures : mapping
-        Name → :class:`~cellkin.report.figures.RenderedFigure`.
+        Name → :class:`~cellkin.report._figures.RenderedFigure`.
     tables : mapping
         Name → DataFrame: every table the page may show (analysis tables plus the report's
         own: ``overview``, ``input_files``, ``kinetics_summary``, ``kinetics_exclusions``,

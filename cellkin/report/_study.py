@@ -13,10 +13,10 @@ import pandas as pd
 from cellkin._display import Summary
 from cellkin.io import kinetics_summary
 from cellkin.report._analysis import StudyAnalysis, analyse_study
+from cellkin.report._figures import RenderedFigure, render_figures
 from cellkin.report._html import render_html, table_html
 from cellkin.report._inputs import StudyInputs
 from cellkin.report._overview import endpoint_overview
-from cellkin.report.figures import RenderedFigure, render_figures
 
 __all__ = ["StudyReport", "study_report"]
 
@@ -34,7 +34,7 @@ class StudyReport:
     analysis : StudyAnalysis
         Tables, result objects, options, versions and failures of the analysis.
     figures : dict
-        Name → :class:`~cellkin.report.figures.RenderedFigure` (PNG bytes).
+        Name → :class:`~cellkin.report._figures.RenderedFigure` (PNG bytes).
     tables : dict
         Name → DataFrame: the analysis tables plus ``overview`` (every endpoint by dose
         level), ``input_files`` (paths and SHA-256), ``kinetics_summary``,

@@ -22,6 +22,7 @@ from cellkin import models
 from cellkin.errors import OptionError
 from cellkin.io import KINETICS_COLUMNS
 from cellkin.models.base import Model
+from cellkin.outcomes import three_plus_three_decision
 from cellkin.simulate._population import ParameterSampler, round_significant, sample_trial
 
 __all__ = ["Assay", "VirtualTrial", "Visit", "virtual_trial"]
@@ -170,29 +171,31 @@ def _three_plus_three(
 ) -> tuple[list[str], str | None]:
     """Run a 3+3 escalation; return the level of each subject treated and the MTD.
 
-    Treat 3; 0/3 -> escalate (at the top level, treat 3 more to confirm); 1/3 -> treat 3 more,
-    then <= 1/6 -> escalate (or stop at the top level), >= 2/6 -> stop; >= 2/3 -> stop. On
-    stopping, the level below must have 6 subjects with <= 1 DLT (3 more are treated there if
-    it has only 3). The MTD is the highest level with <= 1/6 DLTs (None if there is none).
+    Each decision is :func:`cellkin.outcomes.three_plus_three_decision` on the level's counts.
+    Treat 3; "expand" (1/3) -> treat 3 more; "escalate" at the top level after 3 -> treat 3
+    more to confirm; then "escalate" moves up (or, at the top level, ends with it as the MTD)
+    and "stop" steps down until a level has 6 treated with <= 1 DLT (3 more are treated there
+    if it has only 3). The MTD is that level (None if there is none).
     """
     sequence: list[str] = []
     counts = {level: [0, 0] for level in levels}  # treated, DLTs
 
-    def treat(level: str, n: int) -> None:
+    def treat(level: str, n: int) -> str:
         for _ in range(n):
             dlt = dlt_of(len(sequence), level)
             sequence.append(level)
             counts[level][0] += 1
             counts[level][1] += bool(dlt)
+        return three_plus_three_decision(*counts[level])
 
     k = 0
     while True:
-        level = levels[k]
-        treat(level, 3)
-        if counts[level][1] == 1 or (counts[level][1] == 0 and k == len(levels) - 1):
-            treat(level, 3)
-        if counts[level][1] <= 1:
-            if k == len(levels) - 1:
+        level, top = levels[k], k == len(levels) - 1
+        decision = treat(level, 3)
+        if decision == "expand" or (decision == "escalate" and top):
+            decision = treat(level, 3)
+        if decision == "escalate":
+            if top:
                 return sequence, level
             k += 1
             continue
@@ -201,9 +204,10 @@ def _three_plus_three(
             if k < 0:
                 return sequence, None
             level = levels[k]
+            decision = three_plus_three_decision(*counts[level])
             if counts[level][0] == 3:
-                treat(level, 3)
-            if counts[level][1] <= 1:
+                decision = treat(level, 3)
+            if decision == "escalate":
                 return sequence, level
 
 

@@ -22,19 +22,16 @@ import statsmodels.api as sm
 from scipy import stats
 
 import cellkin
-from cellkin import DataError
-from cellkin.metrics.exposure import (
+from cellkin import DataError, OptionError, plot
+from cellkin.metrics import (
     DoseExposureResult,
+    ExposureByOutcomeResult,
     ExposureResponseResult,
     ExposureSurvivalResult,
     dose_exposure,
+    exposure_by_outcome,
     exposure_response,
     exposure_survival,
-)
-from cellkin.metrics.exposure_plots import (
-    plot_dose_exposure,
-    plot_exposure_by_outcome,
-    plot_logistic,
 )
 
 LN2 = np.log(2.0)
@@ -373,7 +370,7 @@ def test_example_study_km_by_exposure_group_and_dose_exposure(study):
     direct = pfs.km.logrank()["p_value"].iloc[0]
     assert 0 < p_value < 1 and p_value == direct
     assert pfs.groups["median"].iloc[1] > pfs.groups["median"].iloc[0]  # high AUC: longer PFS
-    os_cut = exposure_survival(metrics, example.subjects, "cmax", "os", split=2000.0)
+    os_cut = exposure_survival(metrics, example.subjects, "cmax", "os", group=2000.0)
     assert os_cut.groups["group"].tolist() == ["G1 ≤ 2000", "G2 > 2000"]
     # Generator: Cmax ∝ dose^0.5. Found: b = 0.68 (95% CI 0.08–1.28), R² 0.19, n = 25.
     doses = dose_exposure(metrics, example.subjects).table.set_index("exposure")
@@ -404,6 +401,53 @@ def test_results_are_frozen_with_tidy_and_people_faces():
     assert isinstance(doses, DoseExposureResult) and "Power model" in str(doses.summary())
 
 
+def test_logistic_curve_matches_a_statsmodels_glm_prediction():
+    # Independent: a binomial GLM (IRLS) predicts the mean with a CI computed on the linear
+    # predictor and mapped through the inverse logit, as the curve's Wald band is defined.
+    values = [50.0, 90.0, 130.0, 200.0, 260.0, 400.0, 700.0, 1100.0, 1500.0, 3000.0]
+    events = [0, 0, 1, 0, 0, 1, 0, 1, 1, 1]
+    metrics, subjects = tables(values, events)
+    result = exposure_response(metrics, subjects, "auc_0_28", "outcome", confidence=0.9)
+    curve = result.logistic_curve(n_points=7)
+    np.testing.assert_allclose(curve["value"], np.geomspace(50.0, 3000.0, 7), rtol=1e-12)
+    glm = sm.GLM(np.array(events, float), sm.add_constant(np.log(values)),
+                 family=sm.families.Binomial()).fit(tol=1e-14)  # fmt: skip
+    frame = glm.get_prediction(sm.add_constant(np.log(curve["value"].to_numpy()))).summary_frame(
+        alpha=0.1
+    )
+    np.testing.assert_allclose(curve["probability"], frame["mean"], rtol=1e-9)
+    np.testing.assert_allclose(curve["ci_lower"], frame["mean_ci_lower"], rtol=1e-9)
+    np.testing.assert_allclose(curve["ci_upper"], frame["mean_ci_upper"], rtol=1e-9)
+    with pytest.raises(OptionError, match="n_points"):
+        result.logistic_curve(n_points=1)
+
+
+def test_exposure_by_outcome_matches_scipy_per_category():
+    values = [10.0, 40.0, 20.0, 80.0, 30.0, 60.0, 5.0, -1.0, 25.0]
+    grades = [0, 2, 1, 3, 1, 2, 0, 1, None]
+    ids = [f"S{i}" for i in range(len(values))]
+    metrics = pd.DataFrame({"subject": ids, "assay": "qpcr", "cmax": values, "unit": "copies/ug"})
+    subjects = pd.DataFrame({"subject": ids, "crs_grade": grades})
+    result = exposure_by_outcome(metrics, subjects, "cmax", "crs_grade")
+    assert isinstance(result, ExposureByOutcomeResult) and result.unit == "copies/ug"
+    assert list(result.categories) == [0.0, 1.0, 2.0, 3.0]
+    table = result.to_frame().set_index("category")
+    for grade in (0.0, 1.0, 2.0):
+        used = np.array([v for v, g in zip(values, grades, strict=True) if g == grade and v > 0])
+        row = table.loc[grade]
+        assert row["n"] == used.size
+        assert row["geo_mean"] == pytest.approx(stats.gmean(used), rel=1e-12)
+        cv = 100 * np.sqrt(np.exp(np.log(stats.gstd(used)) ** 2) - 1)
+        assert row["geo_cv_pct"] == pytest.approx(cv, rel=1e-12)
+        assert (row["median"], row["min"], row["max"]) == (np.median(used), used.min(), used.max())
+    assert table.loc[3.0, "n"] == 1 and np.isnan(table.loc[3.0, "geo_cv_pct"])
+    reasons = result.exclusions.set_index("subject")["exclude_reason"]
+    assert reasons["S7"].startswith("non-positive") and reasons["S8"] == "`crs_grade` missing"
+    binary = exposure_by_outcome(metrics, subjects, "cmax", "crs>=2").table
+    assert binary["category"].tolist() == ["no", "yes"] and binary["n"].tolist() == [4, 3]
+    assert "Exposure by outcome (qpcr)" in str(result.summary())
+
+
 def test_plots_take_and_return_axes(study):
     import matplotlib
 
@@ -413,18 +457,30 @@ def test_plots_take_and_return_axes(study):
     example, metrics = study
     result = exposure_response(metrics, example.subjects, outcome=("responder", "crs>=2"))
     fig, axes = plt.subplots(2, 3)
-    assert result.plot(axes[0, 0]) is axes[0, 0]
-    assert plot_logistic(result, axes[0, 1], exposure="cmax", outcome="crs>=2") is axes[0, 1]
-    by_grade = plot_exposure_by_outcome(metrics, example.subjects, "cmax", "crs_grade",
-                                        ax=axes[0, 2])  # fmt: skip
-    assert by_grade is axes[0, 2] and by_grade.get_yscale() == "log"
-    assert by_grade.get_xticklabels()[0].get_text() == "0\n(n=9)"
-    assert plot_exposure_by_outcome(metrics, example.subjects, ax=axes[1, 0]) is axes[1, 0]
+    assert result.plot(ax=axes[0, 0]) is axes[0, 0]
+    drawn = plot.exposure_response(result, ax=axes[0, 1], exposure="cmax", outcome="crs>=2")
+    assert drawn is axes[0, 1]
+    curve = result.logistic_curve("cmax", "crs>=2")
+    (line,) = [x for x in drawn.get_lines() if x.get_label().startswith("logistic fit")]
+    np.testing.assert_array_equal(line.get_xdata(), curve["value"])
+    np.testing.assert_array_equal(line.get_ydata(), curve["probability"])
+    by_grade = exposure_by_outcome(metrics, example.subjects, "cmax", "crs_grade")
+    drawn = plot.exposure_by_outcome(by_grade, ax=axes[0, 2])
+    assert drawn is axes[0, 2] and drawn.get_yscale() == "log"
+    assert drawn.get_xticklabels()[0].get_text() == "0\n(n=9)"
+    by_response = exposure_by_outcome(metrics, example.subjects)
+    assert by_response.plot(ax=axes[1, 0]) is axes[1, 0]
     pfs = exposure_survival(metrics, example.subjects)
-    assert pfs.plot(ax=axes[1, 1]) is axes[1, 1]
+    assert pfs.plot(ax=axes[1, 1], band=False) is axes[1, 1]
     doses = dose_exposure(metrics, example.subjects)
-    assert plot_dose_exposure(doses, axes[1, 2], exposure="auc_0_28") is axes[1, 2]
+    assert plot.dose_exposure(doses, ax=axes[1, 2], exposure="auc_0_28") is axes[1, 2]
+    assert doses.plot(ax=axes[1, 2]) is axes[1, 2]
     separated = exposure_response(*tables([1.0, 2.0, 3.0, 4.0], [0, 0, 1, 1]), "auc_0_28",
                                   "outcome")  # fmt: skip
-    assert separated.plot(axes[0, 0]) is axes[0, 0]
+    assert separated.logistic_curve().empty  # complete separation: no curve
+    assert separated.plot(ax=axes[0, 0]) is axes[0, 0]
+    with pytest.raises(OptionError, match="`outcome` must be one of"):
+        plot.exposure_response(result, ax=axes[0, 0], outcome="dlt")
+    with pytest.raises(OptionError, match="`exposure` must be one of"):
+        doses.plot(ax=axes[1, 2], exposure="tmax")
     plt.close(fig)

@@ -454,7 +454,7 @@ def test_waterfall_spider_and_swimmer_plots():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cellkin.outcomes import plot_spider, plot_swimmer, plot_waterfall
+    from cellkin import plot
 
     table = pd.concat(
         [
@@ -466,12 +466,12 @@ def test_waterfall_spider_and_swimmer_plots():
     points = recist_timepoints(table)
     bor = best_overall_response(points)
     fig, axes = plt.subplots(1, 3)
-    assert plot_waterfall(bor, ax=axes[0]) is axes[0]
+    assert plot.waterfall(bor, ax=axes[0]) is axes[0]
     heights = [patch.get_height() for patch in axes[0].patches]
     assert heights == [10.0, -44.0]  # B: best of +10% and +40%; C has no measurable lesion
-    assert plot_spider(points, ax=axes[1], bor=bor) is axes[1]
+    assert plot.spider(points, ax=axes[1], bor=bor) is axes[1]
     assert len(axes[1].get_lines()) == 3 + 2  # three subjects and two threshold lines
     follow_up = pd.Series({"A": 300.0})
-    assert plot_swimmer(points, ax=axes[2], follow_up=follow_up) is axes[2]
+    assert plot.swimmer(points, ax=axes[2], follow_up=follow_up) is axes[2]
     assert [t.get_text() for t in axes[2].get_yticklabels()] == ["C", "B", "A"]
     plt.close(fig)

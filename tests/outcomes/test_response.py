@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 from cellkin import DataError
+from cellkin._stats import clopper_pearson
 from cellkin.outcomes import MONTH_DAYS, response_at, response_rates
-from cellkin.outcomes._stats import clopper_pearson
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 12, 40])

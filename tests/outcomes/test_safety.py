@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cellkin import DataError, DataWarning
-from cellkin.outcomes import dlt_table, grade_distribution, teae_table, three_plus_three
+from cellkin import DataError, DataWarning, OptionError
+from cellkin.outcomes import (
+    dlt_table,
+    grade_distribution,
+    teae_table,
+    three_plus_three,
+    three_plus_three_decision,
+)
 
 GENERAL = "General disorders and administration site conditions"
 GI = "Gastrointestinal disorders"
@@ -250,3 +256,38 @@ def test_three_plus_three_dose_order_exclusions_and_non_evaluable():
     assert order.tolist() == ["high", "low"]
     with pytest.raises(DataError, match="'low' is not in `dose_order`"):
         three_plus_three(table, dose_order=["high"])
+
+
+# The 3+3 rule as Storer (1989, doi:10.2307/2531693) states it: 0/3 escalate; 1/3 treat 3 more;
+# <= 1/6 escalate; >= 2/3 or >= 2/6 stop (the level exceeds the MTD); fewer than 3: wait.
+STORER_RULE = [
+    (3, 0, "escalate"), (3, 1, "expand"), (3, 2, "stop"), (3, 3, "stop"),
+    (6, 0, "escalate"), (6, 1, "escalate"), (6, 2, "stop"), (6, 4, "stop"),
+    (0, 0, "incomplete"), (2, 1, "incomplete"), (2, 2, "stop"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("n", "dlts", "decision"), STORER_RULE)
+def test_three_plus_three_decision_is_the_published_rule(n, dlts, decision):
+    assert three_plus_three_decision(n, dlts) == decision
+
+
+def test_three_plus_three_decision_rejects_impossible_counts():
+    with pytest.raises(OptionError, match="n_dlt"):
+        three_plus_three_decision(3, 4)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_simulated_escalation_and_its_analysis_agree(seed):
+    # The simulator and the analysis of its subjects follow the one rule: the MTD the
+    # simulated trial reports is the MTD three_plus_three finds in the trial's subject table.
+    from cellkin.simulate import virtual_trial
+
+    levels = {"DL1": 1.0, "DL2": 3.0, "DL3": 10.0, "DL4": 30.0}
+    risk = {"DL1": 0.05, "DL2": 0.15, "DL3": 0.35, "DL4": 0.6}
+    trial = virtual_trial("stein2019", levels, design="3+3", dlt=risk, n_expansion=3,
+                          seed=seed, visits=(7, 28))  # fmt: skip
+    analysed = three_plus_three(trial.subjects)
+    assert analysed.mtd == trial.mtd
+    judged = analysed.cohorts[analysed.cohorts["decision"] != "beyond 3+3 (not judged)"]
+    assert judged["n"].sum() == (trial.subjects["cohort"] == "escalation").sum()

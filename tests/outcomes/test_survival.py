@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellkin import DataError
+from cellkin import DataError, plot
 from cellkin.outcomes import KaplanMeierResult, derive_pfs, kaplan_meier
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -235,6 +235,11 @@ def test_plot_km_with_at_risk_table():
     assert len(ax.get_lines()) == 8  # a step line and censoring ticks per group
     texts = [t.get_text() for t in ax.texts]
     assert "At risk" in texts and "12" in texts
+    assert len(ax.collections) == len(result.groups)  # a confidence band per group
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert plot.kaplan_meier(result, ax=ax, band=False, at_risk=False) is ax
+    assert len(ax.collections) == 0 and not ax.texts
     plt.close(fig)
 
 

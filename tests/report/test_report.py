@@ -22,7 +22,7 @@ from cellkin.report import (
     load_inputs,
     study_report,
 )
-from cellkin.report.figures import FIGURES
+from cellkin.report._figures import FIGURES
 
 STUDY = cellkin.load_example()
 

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from cellkin.errors import DataError, DataWarning
+from cellkin.errors import DataError, DataWarning, OptionError
 from cellkin.io import read_lesions
 
 __all__ = ["best_overall_response", "overall_response", "recist_timepoints"]
@@ -99,11 +99,16 @@ def overall_response(target: str | None, nontarget: str | None, new_lesion: bool
     'PD'
     """
     if target not in (None, "CR", "PR", "SD", "PD", "NE"):
-        raise ValueError(f"unknown target response {target!r}")
+        raise OptionError(f"unknown target response {target!r}: `target` must be one of "
+                          "'CR', 'PR', 'SD', 'PD', 'NE' or None")  # fmt: skip
     if nontarget not in (None, "CR", "NON-CR/NON-PD", "PD", "NE"):
-        raise ValueError(f"unknown non-target response {nontarget!r}")
+        raise OptionError(f"unknown non-target response {nontarget!r}: `nontarget` must be one "
+                          "of 'CR', 'NON-CR/NON-PD', 'PD', 'NE' or None")  # fmt: skip
     if target is None and nontarget is None:
-        raise ValueError("a subject needs target or non-target lesions at baseline")
+        raise OptionError(
+            "`target` and `nontarget` are both None: a subject needs target or non-target "
+            "lesions at baseline"
+        )
     if bool(new_lesion) or target == "PD" or nontarget == "PD":
         return "PD"
     if target is None:
@@ -542,7 +547,10 @@ def best_overall_response(
     0     101  PR     28.0
     """
     if min_sd_days < 0 or confirm_days < 0:
-        raise ValueError("`min_sd_days` and `confirm_days` must be non-negative")
+        raise OptionError(
+            "`min_sd_days` and `confirm_days` must be non-negative, got "
+            f"{min_sd_days!r} and {confirm_days!r}"
+        )
     points = as_timepoints(lesions, baseline_day, strict)
     rows = []
     for subject, group in points.groupby("subject", sort=False):

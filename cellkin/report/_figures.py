@@ -1,9 +1,11 @@
-"""The report's figures, drawn on matplotlib ``Figure`` objects (no pyplot state) as PNG.
+"""The report's figures (private): which ones, their captions, and rendering them to PNG.
 
 Each entry of :data:`FIGURES` names a figure, the report section it belongs to, its caption
-and the function that draws it from a :class:`~cellkin.report.StudyAnalysis`. A
-figure whose inputs are absent (no lesions table, no converged fit) is skipped with the reason;
-one that fails to draw is listed in the report's failures, never dropped silently.
+and the function that lays it out from a :class:`~cellkin.report.StudyAnalysis` on a
+matplotlib ``Figure`` (no pyplot state). The drawing itself is done by :mod:`cellkin.plot`
+(directly, or through a result's ``.plot()``). A figure whose inputs are absent (no lesions
+table, no converged fit) is skipped with the reason; one that fails to draw is listed in the
+report's failures, never dropped silently.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def _individual_fits(figure: Any, analysis: StudyAnalysis) -> None:
     batch = _need(analysis, "batch")
     if not batch.results:
         raise _Skip("no subject could be fitted")
-    plot.individual_fits(batch, figure=figure, ncols=6)
+    plot.individual_fits(batch, fig=figure, ncols=6)
 
 
 def _diagnostics(figure: Any, analysis: StudyAnalysis) -> None:
@@ -110,7 +112,7 @@ def _agreement(figure: Any, analysis: StudyAnalysis) -> None:
 
 def _km(endpoint: str) -> Callable[[Any, StudyAnalysis], None]:
     def draw(figure: Any, analysis: StudyAnalysis) -> None:
-        outcomes.plot_km(_need(analysis, f"km_{endpoint}"), ax=figure.add_subplot())
+        plot.kaplan_meier(_need(analysis, f"km_{endpoint}"), ax=figure.add_subplot())
 
     return draw
 
@@ -119,7 +121,7 @@ def _waterfall(figure: Any, analysis: StudyAnalysis) -> None:
     bor = _need(analysis, "bor")
     if "best_pct_change" not in bor:
         raise _Skip("no lesion measurements (best overall response taken from the subjects)")
-    outcomes.plot_waterfall(bor, ax=figure.add_subplot())
+    plot.waterfall(bor, ax=figure.add_subplot())
 
 
 def _swimmer(figure: Any, analysis: StudyAnalysis) -> None:
@@ -130,8 +132,8 @@ def _swimmer(figure: Any, analysis: StudyAnalysis) -> None:
     follow_up = None
     if subjects is not None and "os_days" in subjects:
         follow_up = subjects.set_index("subject")["os_days"]
-    outcomes.plot_swimmer(outcomes.recist_timepoints(lesions), ax=figure.add_subplot(),
-                          follow_up=follow_up)  # fmt: skip
+    plot.swimmer(outcomes.recist_timepoints(lesions), ax=figure.add_subplot(),
+                 follow_up=follow_up)  # fmt: skip
 
 
 def _exposure_response(figure: Any, analysis: StudyAnalysis) -> None:

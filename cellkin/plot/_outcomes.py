@@ -1,24 +1,24 @@
-"""Figures for clinical outcomes: waterfall, swimmer, spider and Kaplan–Meier plots.
+"""Figures of clinical outcomes: waterfall, spider, swimmer and Kaplan–Meier plots (private).
 
-Each function draws on the matplotlib ``Axes`` it is given (or on the current axes when
-``ax=None``), returns that ``Axes`` and imports matplotlib only when called. Library code never
-calls them.
+RECIST categories have one colour each everywhere (:data:`RESPONSE_COLOURS`, Okabe–Ito,
+colour-blind safe).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from cellkin._plotting import axes
-from cellkin.outcomes._stats import require
+from cellkin._tables import require
+from cellkin.plot._axes import axes, matplotlib_module
 
 if TYPE_CHECKING:
-    from cellkin.outcomes.survival import KaplanMeierResult
+    from cellkin.outcomes import KaplanMeierResult
 
-__all__ = ["plot_km", "plot_spider", "plot_swimmer", "plot_waterfall"]
+__all__ = ["RESPONSE_COLOURS", "kaplan_meier", "spider", "swimmer", "waterfall"]
 
 #: Colours of the RECIST categories (colour-blind safe, Okabe–Ito).
 RESPONSE_COLOURS = {
@@ -32,17 +32,14 @@ RESPONSE_COLOURS = {
 
 
 def _legend(ax: Any, codes: Any) -> None:
-    from matplotlib.patches import Patch
-
+    patch = matplotlib_module("matplotlib.patches").Patch
     shown = [code for code in RESPONSE_COLOURS if code in set(codes)]
-    handles = [Patch(color=RESPONSE_COLOURS[code], label=code) for code in shown]
+    handles = [patch(color=RESPONSE_COLOURS[code], label=code) for code in shown]
     if handles:
         ax.legend(handles=handles, title="Response", frameon=False)
 
 
-def plot_waterfall(
-    bor_table: pd.DataFrame, ax: Any = None, *, value: str = "best_pct_change"
-) -> Any:
+def waterfall(bor_table: pd.DataFrame, *, ax: Any = None, value: str = "best_pct_change") -> Any:
     """Waterfall plot: best % change in the sum of target diameters, one bar per subject.
 
     Parameters
@@ -51,7 +48,7 @@ def plot_waterfall(
         Output of :func:`~cellkin.outcomes.best_overall_response` (``best_pct_change`` and
         ``bor``); subjects without a measurable change are left out.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on.
+        Axes to draw on (default: the current axes).
     value : str, default "best_pct_change"
         Column to plot (%).
 
@@ -76,9 +73,7 @@ def plot_waterfall(
     return ax
 
 
-def plot_spider(
-    timepoints: pd.DataFrame, ax: Any = None, *, bor: pd.DataFrame | None = None
-) -> Any:
+def spider(timepoints: pd.DataFrame, *, ax: Any = None, bor: pd.DataFrame | None = None) -> Any:
     """Spider plot: % change of the sum of diameters from baseline over time, per subject.
 
     Parameters
@@ -86,7 +81,7 @@ def plot_spider(
     timepoints : pandas.DataFrame
         Output of :func:`~cellkin.outcomes.recist_timepoints`.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on.
+        Axes to draw on (default: the current axes).
     bor : pandas.DataFrame, optional
         Output of :func:`~cellkin.outcomes.best_overall_response`, to colour lines by BOR.
 
@@ -110,12 +105,7 @@ def plot_spider(
     return ax
 
 
-def plot_swimmer(
-    timepoints: pd.DataFrame,
-    ax: Any = None,
-    *,
-    follow_up: pd.Series | None = None,
-) -> Any:
+def swimmer(timepoints: pd.DataFrame, *, ax: Any = None, follow_up: pd.Series | None = None) -> Any:
     """Swimmer plot: one lane per subject with its timepoint responses as markers.
 
     Parameters
@@ -123,7 +113,7 @@ def plot_swimmer(
     timepoints : pandas.DataFrame
         Output of :func:`~cellkin.outcomes.recist_timepoints`.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on.
+        Axes to draw on (default: the current axes).
     follow_up : pandas.Series, optional
         Follow-up (days) per subject, indexed by subject (e.g. ``subjects.set_index("subject")
         ["os_days"]``); default: the last assessment day.
@@ -150,13 +140,13 @@ def plot_swimmer(
     return ax
 
 
-def plot_km(
+def kaplan_meier(
     result: KaplanMeierResult,
-    ax: Any = None,
     *,
-    ci: bool = True,
+    ax: Any = None,
+    band: bool = True,
     at_risk: bool = True,
-    at_risk_days: Any = None,
+    at_risk_days: Sequence[float] | None = None,
 ) -> Any:
     """Kaplan–Meier curves (steps, censoring ticks, confidence bands) with an at-risk table.
 
@@ -165,9 +155,9 @@ def plot_km(
     result : KaplanMeierResult
         From :func:`~cellkin.outcomes.kaplan_meier`.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on.
-    ci : bool, default True
-        Shade the pointwise confidence band.
+        Axes to draw on (default: the current axes).
+    band : bool, default True
+        Shade the pointwise confidence band (level ``result.confidence``).
     at_risk : bool, default True
         Write the number at risk per group under the x axis (at `at_risk_days`; default the
         x ticks). Save the figure with ``bbox_inches="tight"`` to keep it.
@@ -185,7 +175,7 @@ def plot_km(
         (line,) = ax.step(table["time"], table["survival"], where="post", label=label)
         cens = table[table["censored"] > 0]
         ax.plot(cens["time"], cens["survival"], "|", color=line.get_color(), markersize=8)
-        if ci:
+        if band:
             ax.fill_between(
                 table["time"], table["ci_lower"], table["ci_upper"], step="post",
                 color=line.get_color(), alpha=0.15, linewidth=0,
@@ -200,10 +190,9 @@ def plot_km(
     return ax
 
 
-def _at_risk_rows(ax: Any, result: KaplanMeierResult, days: Any) -> None:
+def _at_risk_rows(ax: Any, result: KaplanMeierResult, days: Sequence[float] | None) -> None:
     """Numbers at risk under the x axis, one text row per group."""
-    from matplotlib.transforms import blended_transform_factory
-
+    blended_transform_factory = matplotlib_module("matplotlib.transforms").blended_transform_factory
     if days is None:
         lo, hi = ax.get_xlim()
         days = [tick for tick in ax.get_xticks() if lo <= tick <= hi]

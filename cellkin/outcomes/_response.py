@@ -23,18 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cellkin._stats import check_confidence, clopper_pearson
+from cellkin._tables import first_subject, require
 from cellkin._validation import show
-from cellkin.errors import DataError
-from cellkin.outcomes._stats import (
-    OVERALL,
-    check_confidence,
-    clopper_pearson,
-    first_subject,
-    group_labels,
-    ordered_groups,
-    require,
-)
-from cellkin.outcomes.recist import RESPONSES, as_timepoints
+from cellkin.errors import DataError, OptionError
+from cellkin.outcomes._groups import OVERALL, group_labels, ordered_groups
+from cellkin.outcomes._recist import RESPONSES, as_timepoints
 
 __all__ = ["LANDMARK_DAYS", "MONTH_DAYS", "response_at", "response_rates"]
 
@@ -169,7 +163,7 @@ def response_at(
     points = as_timepoints(lesions_or_timepoints, baseline_day, strict)
     landmarks = [float(day) for day in days]
     if not landmarks or not np.all(np.isfinite(landmarks)):
-        raise ValueError("`days` must be a non-empty sequence of finite numbers")
+        raise OptionError(f"`days` must be a non-empty sequence of finite numbers, got {days!r}")
     post = points[~points["baseline"].astype(bool)].sort_values(["subject", "day"])
     rows = []
     for subject in pd.unique(points["subject"]):

@@ -40,19 +40,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cellkin._display import Summary
+from cellkin._stats import check_confidence
+from cellkin._tables import first_subject, require
 from cellkin._validation import show
-from cellkin.errors import DataError
-from cellkin.outcomes._stats import (
-    Summary,
-    check_confidence,
-    first_subject,
-    group_labels,
-    ordered_groups,
-    require,
-    to_event_flag,
-)
-from cellkin.outcomes.recist import as_timepoints, best_overall_response
-from cellkin.outcomes.response import LANDMARK_DAYS
+from cellkin.errors import DataError, OptionError
+from cellkin.outcomes._groups import group_labels, ordered_groups, to_event_flag
+from cellkin.outcomes._recist import as_timepoints, best_overall_response
+from cellkin.outcomes._response import LANDMARK_DAYS
 
 __all__ = ["KaplanMeierResult", "derive_pfs", "kaplan_meier"]
 
@@ -195,7 +190,7 @@ def _records(
 ) -> pd.DataFrame:
     """Validated analysis records: subject, group, time, event."""
     if not isinstance(endpoint, str) or not endpoint:
-        raise ValueError(f"`endpoint` must be a name such as 'pfs' or 'os', not {endpoint!r}")
+        raise OptionError(f"`endpoint` must be a name such as 'pfs' or 'os', got {endpoint!r}")
     require(frame, [], "subjects")  # a DataFrame
     if frame.empty:
         raise DataError("`subjects` has no rows; there is nothing to estimate.")
@@ -271,7 +266,7 @@ class KaplanMeierResult:
         """
         marks = np.asarray([float(day) for day in days])
         if marks.size == 0 or not np.all(np.isfinite(marks)) or (marks < 0).any():
-            raise ValueError("`days` must be finite numbers of days >= 0")
+            raise OptionError(f"`days` must be finite numbers of days >= 0, got {days!r}")
         rows = []
         for group in self.groups:
             table = self.table[self.table["group"] == group]
@@ -325,11 +320,22 @@ class KaplanMeierResult:
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
 
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Step curves with confidence bands and an at-risk table; see :func:`plot_km`."""
-        from cellkin.outcomes.plots import plot_km
+    def plot(
+        self,
+        *,
+        ax: Any = None,
+        band: bool = True,
+        at_risk: bool = True,
+        at_risk_days: Sequence[float] | None = None,
+    ) -> Any:
+        """Step curves with confidence bands and an at-risk table.
 
-        return plot_km(self, ax=ax, **kwargs)
+        Drawn by :func:`cellkin.plot.kaplan_meier` (see it for the arguments); returns the
+        matplotlib ``Axes``.
+        """
+        from cellkin import plot
+
+        return plot.kaplan_meier(self, ax=ax, band=band, at_risk=at_risk, at_risk_days=at_risk_days)
 
 
 def kaplan_meier(
@@ -392,7 +398,7 @@ def kaplan_meier(
     """
     level = check_confidence(confidence)
     if conf_type not in _CONF_TYPES:
-        raise ValueError(f"`conf_type` must be one of {_CONF_TYPES}, got {conf_type!r}")
+        raise OptionError(f"`conf_type` must be one of {_CONF_TYPES}, got {conf_type!r}")
     records = _records(subjects, endpoint, by, adtte)
     z = float(stats.norm.ppf(1.0 - (1.0 - level) / 2.0))
     tables, medians = [], []
