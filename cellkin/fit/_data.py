@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from cellkin.errors import FitError, OptionError
-from cellkin.fit._likelihood import Observations
 from cellkin.fit._problem import ParameterLayout
 from cellkin.fit._starts import kinetic_start
+from cellkin.fit.likelihood import Observations
 from cellkin.io import read_kinetics
 from cellkin.models.base import Model
 
@@ -170,7 +170,11 @@ class Samples:
 
 
 def observations(
-    rows: pd.DataFrame | Samples, assays: tuple[str, ...], blq: str, subject: str
+    rows: pd.DataFrame | Samples,
+    assays: tuple[str, ...],
+    blq: str,
+    subject: str,
+    min_quantified: int = MIN_QUANTIFIED,
 ) -> tuple[Observations, tuple[np.ndarray, np.ndarray], pd.DataFrame]:
     """Samples entering the fit, ``(positions, used)`` — the rows of the fitted assays and
     which of them enter the likelihood — and the exclusions."""
@@ -200,10 +204,10 @@ def observations(
     censored = samples.blq[taken].copy()
     for k, name in enumerate(assays):
         quantified = int(np.count_nonzero((assay == k) & ~censored))
-        if quantified < MIN_QUANTIFIED:
+        if quantified < min_quantified:
             raise FitError(
                 f"subject {subject!r}, assay {name!r}: {quantified} quantifiable "
-                f"post-infusion sample(s); a fit needs at least {MIN_QUANTIFIED}"
+                f"post-infusion sample(s); a fit needs at least {min_quantified}"
             )
     value = samples.value[taken].copy()
     lloq = samples.lloq[taken]

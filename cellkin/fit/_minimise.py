@@ -37,8 +37,8 @@ import math
 import numba
 import numpy as np
 
-from cellkin.fit._likelihood import FAILED
 from cellkin.fit._objective import CompiledObjective, _evaluate
+from cellkin.fit.likelihood import FAILED
 
 __all__ = [
     "EVALUATION_LIMIT",
@@ -75,7 +75,7 @@ def _project(x, lower, upper, free, origin, out):  # pragma: no cover - compiled
 @numba.njit(cache=True, error_model="numpy")
 def _minimise(  # pragma: no cover - compiled
     x0, free, lower, upper, codes, address, analytic, t, target, censored, assay, n_kinetic,
-    n_assays, error, max_evaluations, gtol,
+    error_kind, error_start, prior_index, prior_mean, prior_precision, max_evaluations, gtol,
 ):  # fmt: skip
     """Projected BFGS with an active set and Armijo backtracking (see the module docstring).
 
@@ -87,7 +87,8 @@ def _minimise(  # pragma: no cover - compiled
     _project(x0, lower, upper, free, x0, x)
     g = np.empty(p)
     value = _evaluate(x, codes, address, analytic, t, target, censored, assay, n_kinetic,
-                      n_assays, error, g, empty)  # fmt: skip
+                      error_kind, error_start, prior_index, prior_mean, prior_precision, g,
+                      empty)  # fmt: skip
     evaluations = 1
     if value >= FAILED:
         return x, value, evaluations, START_FAILED
@@ -142,7 +143,8 @@ def _minimise(  # pragma: no cover - compiled
             for i in range(p):
                 decrease += g[i] * (trial[i] - x[i])
             value_trial = _evaluate(trial, codes, address, analytic, t, target, censored, assay,
-                                    n_kinetic, n_assays, error, g_trial, empty)  # fmt: skip
+                                    n_kinetic, error_kind, error_start, prior_index, prior_mean,
+                                    prior_precision, g_trial, empty)  # fmt: skip
             evaluations += 1
             if value_trial < FAILED and value_trial <= value + 1e-4 * decrease:
                 accepted = decrease < 0.0 or value_trial < value

@@ -4,7 +4,7 @@ a closed-form level function (private).
 A model that declares a ``level_kernel`` (capability 7 of
 :class:`~cellkin.models.base.Model`) has its level, and often ``∂ ln C/∂θ``, in closed form,
 so one subject's whole objective — the model through its level function's native address
-(:mod:`cellkin.models.capabilities`), the likelihood of :mod:`cellkin.fit._likelihood`, the
+(:mod:`cellkin.models.capabilities`), the likelihood of :mod:`cellkin.fit.likelihood`, the
 chain rule to the estimation scale — runs compiled on plain float arrays: a few microseconds
 per value and gradient for 15 samples, against ~0.5 ms for a Python objective called through
 ``lmfit.Parameters``. These functions are compiled once for every such model.
@@ -15,7 +15,7 @@ by the model) inside the compiled code, so the screening optimiser and the lmfit
 get a gradient.
 
 The gradient of −2 ln L is ``Σ_i w_i ∂ln f_i/∂θ`` with ``w_i = ∂(−2 ln L)/∂ ln f_i``
-(:func:`~cellkin.fit._likelihood.subject_minus2ll`), multiplied by ``dθ/dφ`` of each
+(:func:`~cellkin.fit.likelihood.subject_minus2ll`), multiplied by ``dθ/dφ`` of each
 parameter's estimation scale. The covariance Jacobian (:func:`_jacobian`) and the stationarity
 check are compiled central differences with the steps of
 :func:`cellkin.fit._problem.central_differences`.
@@ -30,13 +30,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from cellkin.fit._likelihood import (
-    ERROR_CODES,
-    FAILED,
-    Observations,
-    information_residuals,
-    subject_minus2ll,
-)
+from cellkin.fit.likelihood import FAILED, information_residuals, subject_minus2ll
 from cellkin.models.capabilities import call_levels, level_address
 
 if TYPE_CHECKING:
@@ -98,11 +92,12 @@ def _numeric_dlog(address, t, kinetic, level, dlog):  # pragma: no cover - compi
 
 @numba.njit(cache=True, error_model="numpy")
 def _evaluate(  # pragma: no cover - compiled
-    x, codes, address, analytic, t, target, censored, assay, n_kinetic, n_assays, error, grad,
-    z_out,
+    x, codes, address, analytic, t, target, censored, assay, n_kinetic, error_kind, error_start,
+    prior_index, prior_mean, prior_precision, grad, z_out,
 ):  # fmt: skip
-    """−2 ln L at search point ``x``; fills ``grad`` (search scale) when it has ``x``'s size
-    and ``z_out`` (standardised residuals) when it has one entry per sample."""
+    """−2 ln L at search point ``x`` (plus the prior's ``(x_I − m)ᵀP(x_I − m)`` when one is
+    given); fills ``grad`` (search scale) when it has ``x``'s size and ``z_out``
+    (standardised residuals, without the prior) when it has one entry per sample."""
     p, n = x.shape[0], t.shape[0]
     want_grad = grad.shape[0] == p
     natural = np.empty((2, p))
@@ -120,8 +115,8 @@ def _evaluate(  # pragma: no cover - compiled
     if want_grad and not analytic:
         _numeric_dlog(address, t, kinetic, level, dlog)
     gtheta = np.empty(p if want_grad else 0)
-    total = subject_minus2ll(theta, level, dlog, target, censored, assay, n_kinetic, n_assays,
-                             error, gtheta, z_out)  # fmt: skip
+    total = subject_minus2ll(theta, level, dlog, target, censored, assay, n_kinetic, error_kind,
+                             error_start, gtheta, z_out)  # fmt: skip
     if total >= FAILED:
         return FAILED
     if want_grad:
@@ -129,18 +124,36 @@ def _evaluate(  # pragma: no cover - compiled
             grad[j] = gtheta[j] * natural[1, j]
             if not math.isfinite(grad[j]):
                 return FAILED
+    return total + _prior_penalty(x, prior_index, prior_mean, prior_precision, grad, want_grad)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _prior_penalty(x, index, mean, precision, grad, want_grad):  # pragma: no cover - compiled
+    """``dᵀPd`` with ``d = x[index] − mean`` (−2 ln of a normal prior on the estimation scale,
+    up to a constant), adding ``2Pd`` to ``grad[index]`` when ``want_grad``."""
+    m = index.shape[0]
+    total = 0.0
+    for a in range(m):
+        pd_a = 0.0
+        for b in range(m):
+            pd_a += precision[a, b] * (x[index[b]] - mean[b])
+        total += (x[index[a]] - mean[a]) * pd_a
+        if want_grad:
+            grad[index[a]] += 2.0 * pd_a
     return total
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _information_at(  # pragma: no cover - compiled
-    x, codes, address, analytic, t, target, censored, assay, n_kinetic, n_assays, error, out
-):
-    """Information residuals (:func:`~cellkin.fit._likelihood.information_residuals`) at ``x``
+    x, codes, address, analytic, t, target, censored, assay, n_kinetic, error_kind, error_start,
+    prior_index, prior_mean, prior_precision, out,
+):  # fmt: skip
+    """Information residuals (:func:`~cellkin.fit.likelihood.information_residuals`) at ``x``
     into ``out``; False where the model fails."""
     z = np.empty(t.shape[0])
     value = _evaluate(x, codes, address, analytic, t, target, censored, assay, n_kinetic,
-                      n_assays, error, np.empty(0), z)  # fmt: skip
+                      error_kind, error_start, prior_index, prior_mean, prior_precision,
+                      np.empty(0), z)  # fmt: skip
     if value >= FAILED:
         return False
     information_residuals(z, censored, out)
@@ -149,8 +162,9 @@ def _information_at(  # pragma: no cover - compiled
 
 @numba.njit(cache=True, error_model="numpy")
 def _jacobian(  # pragma: no cover - compiled
-    x, columns, codes, address, analytic, t, target, censored, assay, n_kinetic, n_assays, error
-):
+    x, columns, codes, address, analytic, t, target, censored, assay, n_kinetic, error_kind,
+    error_start, prior_index, prior_mean, prior_precision,
+):  # fmt: skip
     """Central-difference Jacobian of the information residuals (step 1e-5·max(1, |x_j|)),
     as :func:`cellkin.fit._problem.central_differences`; NaN where the model fails."""
     n = t.shape[0]
@@ -162,10 +176,12 @@ def _jacobian(  # pragma: no cover - compiled
         step = 1e-5 * max(1.0, abs(x[j]))
         point[j] = x[j] + step
         ok_up = _information_at(point, codes, address, analytic, t, target, censored, assay,
-                                n_kinetic, n_assays, error, up)  # fmt: skip
+                                n_kinetic, error_kind, error_start, prior_index, prior_mean,
+                                prior_precision, up)  # fmt: skip
         point[j] = x[j] - step
         ok_down = _information_at(point, codes, address, analytic, t, target, censored, assay,
-                                  n_kinetic, n_assays, error, down)  # fmt: skip
+                                  n_kinetic, error_kind, error_start, prior_index, prior_mean,
+                                  prior_precision, down)  # fmt: skip
         point[j] = x[j]
         for i in range(n):
             out[i, c] = (up[i] - down[i]) / (2.0 * step) if ok_up and ok_down else np.nan
@@ -174,8 +190,9 @@ def _jacobian(  # pragma: no cover - compiled
 
 @numba.njit(cache=True, error_model="numpy")
 def _stationarity_gradient(  # pragma: no cover - compiled
-    x, columns, codes, address, analytic, t, target, censored, assay, n_kinetic, n_assays, error
-):
+    x, columns, codes, address, analytic, t, target, censored, assay, n_kinetic, error_kind,
+    error_start, prior_index, prior_mean, prior_precision,
+):  # fmt: skip
     """Central differences of −2 ln L w.r.t. ``x[columns]`` (same steps as :func:`_jacobian`),
     with 0 for a coordinate along which ``x`` is a local minimum (neither neighbour lower):
     the one-sided derivatives then bracket 0, as at a kink of the curve (Stein's Tmax on a
@@ -183,17 +200,20 @@ def _stationarity_gradient(  # pragma: no cover - compiled
     out = np.empty(columns.shape[0])
     empty = np.empty(0)
     centre = _evaluate(x, codes, address, analytic, t, target, censored, assay, n_kinetic,
-                       n_assays, error, empty, empty)  # fmt: skip
+                       error_kind, error_start, prior_index, prior_mean, prior_precision,
+                       empty, empty)  # fmt: skip
     point = x.copy()
     for c in range(columns.shape[0]):
         j = columns[c]
         step = 1e-5 * max(1.0, abs(x[j]))
         point[j] = x[j] + step
         up = _evaluate(point, codes, address, analytic, t, target, censored, assay, n_kinetic,
-                       n_assays, error, empty, empty)  # fmt: skip
+                       error_kind, error_start, prior_index, prior_mean, prior_precision,
+                       empty, empty)  # fmt: skip
         point[j] = x[j] - step
         down = _evaluate(point, codes, address, analytic, t, target, censored, assay, n_kinetic,
-                         n_assays, error, empty, empty)  # fmt: skip
+                         error_kind, error_start, prior_index, prior_mean, prior_precision,
+                         empty, empty)  # fmt: skip
         point[j] = x[j]
         out[c] = 0.0 if up >= centre and down >= centre else (up - down) / (2.0 * step)
     return out
@@ -215,8 +235,11 @@ class CompiledObjective:
     censored: np.ndarray
     assay: np.ndarray
     n_kinetic: int
-    n_assays: int
-    error: int
+    error_kind: np.ndarray
+    error_start: np.ndarray
+    prior_index: np.ndarray
+    prior_mean: np.ndarray
+    prior_precision: np.ndarray
 
     @staticmethod
     def available(model: Model) -> bool:
@@ -224,12 +247,12 @@ class CompiledObjective:
         return model.level_kernel is not None
 
     @classmethod
-    def from_arrays(
-        cls, model: Model, obs: Observations, scales: tuple[str, ...], error: str
-    ) -> CompiledObjective:
-        """From the model, the observations, the estimation scales and the error model name."""
+    def from_problem(cls, problem: SubjectProblem) -> CompiledObjective:
+        """From a :class:`~cellkin.fit._problem.SubjectProblem` of a model with a level
+        function."""
+        model, obs = problem.model, problem.obs
         return cls(
-            codes=np.array([SCALE_CODES[s] for s in scales], dtype=np.int64),
+            codes=np.array([SCALE_CODES[s] for s in problem.layout.scales], dtype=np.int64),
             address=level_address(model.level_kernel),
             analytic=bool(model.level_gradient),
             time=np.ascontiguousarray(obs.time, dtype=np.float64),
@@ -237,23 +260,21 @@ class CompiledObjective:
             censored=np.ascontiguousarray(obs.censored, dtype=np.bool_),
             assay=np.ascontiguousarray(obs.assay, dtype=np.int64),
             n_kinetic=len(model.params),
-            n_assays=len(obs.assays),
-            error=ERROR_CODES[error],
+            error_kind=problem.error_kind,
+            error_start=problem.error_start,
+            prior_index=problem.prior_index,
+            prior_mean=problem.prior_mean,
+            prior_precision=problem.prior_precision,
         )
-
-    @classmethod
-    def from_problem(cls, problem: SubjectProblem) -> CompiledObjective:
-        """From a :class:`~cellkin.fit._problem.SubjectProblem` of a model with a level
-        function."""
-        return cls.from_arrays(problem.model, problem.obs, problem.layout.scales, problem.error)
 
     def args(self) -> tuple:
         """The compiled functions' arguments after the search point."""
         return (self.codes, self.address, self.analytic, self.time, self.target, self.censored,
-                self.assay, self.n_kinetic, self.n_assays, self.error)  # fmt: skip
+                self.assay, self.n_kinetic, self.error_kind, self.error_start, self.prior_index,
+                self.prior_mean, self.prior_precision)  # fmt: skip
 
     def minus2ll(self, search: np.ndarray) -> float:
-        """−2 ln L with all constants (:data:`~cellkin.fit._likelihood.FAILED` where the
+        """−2 ln L with all constants (:data:`~cellkin.fit.likelihood.FAILED` where the
         model fails)."""
         empty = np.empty(0)
         x = np.ascontiguousarray(search, dtype=np.float64)

@@ -28,9 +28,9 @@ import numpy as np
 
 from cellkin.errors import FitError
 from cellkin.fit import _minimise, _starts
-from cellkin.fit._likelihood import FAILED
 from cellkin.fit._objective import CompiledObjective
 from cellkin.fit._problem import SubjectProblem
+from cellkin.fit.likelihood import FAILED
 
 __all__ = ["OPTIMISERS", "canonical", "optimise"]
 

@@ -2,7 +2,7 @@
 
 Kept apart from the model (which never sees data) and from the optimiser (lmfit), as PINTS
 separates ``ForwardModel``, ``Problem`` and ``LogLikelihood``. The objective is the one
-compiled likelihood of :mod:`cellkin.fit._likelihood` evaluated on the model's levels from
+compiled likelihood of :mod:`cellkin.fit.likelihood` evaluated on the model's levels from
 its simulation kernel, so it serves every model (the ODE models through their solvers);
 models with a closed-form level function are optimised through the compiled
 :mod:`cellkin.fit._objective` instead, on the same likelihood. Parameters are laid out as
@@ -18,12 +18,14 @@ each with its estimation scale (:class:`~cellkin.models.transforms.Transform`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from cellkin.fit import _likelihood as likelihood
-from cellkin.fit._likelihood import FAILED, Observations
+from cellkin.fit import likelihood
+from cellkin.fit._prior import Prior
+from cellkin.fit.likelihood import FAILED, Observations
 from cellkin.models.base import Model
 from cellkin.models.transforms import Transform
 
@@ -67,7 +69,7 @@ def build_layout(
     model: Model,
     assays: tuple[str, ...],
     units: dict[str, str],
-    error: str,
+    errors: Mapping[str, str],
     initial_kinetic: dict[str, float],
     initial_scales: dict[str, float],
     typical_level: dict[str, float],
@@ -83,15 +85,8 @@ def build_layout(
                      1e-12, 1e12, initial_scales[assay],
                      f"{assay} level per unit of {assays[0]} level"))  # fmt: skip
     for assay in assays:
-        if error == "log-additive":
-            rows.append((f"sigma_{assay}", "error", "1", "log", likelihood.SD_FLOOR, 10.0, 0.5,
-                         f"residual SD of ln({assay})"))  # fmt: skip
-        else:
-            rows.append((f"sigma_add_{assay}", "error", units[assay], "log",
-                         likelihood.SD_FLOOR, 1e12, max(0.1 * typical_level[assay], 0.01),
-                         f"additive residual SD of {assay}"))  # fmt: skip
-            rows.append((f"sigma_prop_{assay}", "error", "1", "log", 1e-6, 10.0, 0.3,
-                         f"proportional residual SD of {assay}"))  # fmt: skip
+        for name in likelihood.ERROR_PARAMETERS[errors[assay]]:
+            rows.append(_error_row(name, assay, units[assay], typical_level[assay]))
     names, kinds, units_, scales, lower, upper, initial, descriptions = zip(*rows, strict=True)
     return ParameterLayout(
         names,
@@ -105,6 +100,18 @@ def build_layout(
     )
 
 
+def _error_row(name: str, assay: str, unit: str, typical: float) -> tuple:
+    """The layout row of one error parameter of ``assay``."""
+    if name == "sigma":
+        return (f"sigma_{assay}", "error", "1", "log", likelihood.SD_FLOOR, 10.0, 0.5,
+                f"residual SD of ln({assay})")  # fmt: skip
+    if name == "sigma_add":
+        return (f"sigma_add_{assay}", "error", unit, "log", likelihood.SD_FLOOR, 1e12,
+                max(0.1 * typical, 0.01), f"additive residual SD of {assay}")  # fmt: skip
+    return (f"sigma_prop_{assay}", "error", "1", "log", 1e-6, 10.0, 0.3,
+            f"proportional residual SD of {assay}")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SubjectProblem:
     """Objective and predictions for one subject; ``theta`` is the full natural-scale vector."""
@@ -112,28 +119,42 @@ class SubjectProblem:
     model: Model
     obs: Observations
     layout: ParameterLayout
-    error: str
+    errors: Mapping[str, str]
+    prior: Prior | None = None
     transform: Transform = field(init=False)
-    _arrays: tuple = field(init=False, repr=False)
+    error_kind: np.ndarray = field(init=False, repr=False)
+    error_start: np.ndarray = field(init=False, repr=False)
+    prior_index: np.ndarray = field(init=False, repr=False)
+    prior_mean: np.ndarray = field(init=False, repr=False)
+    prior_precision: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         layout = self.layout
-        object.__setattr__(self, "transform", Transform(layout.scales, layout.lower, layout.upper))
-        arrays = (self.obs.target, np.ascontiguousarray(self.obs.censored, dtype=np.bool_),
-                  np.ascontiguousarray(self.obs.assay, dtype=np.int64), self.n_kinetic,
-                  len(self.obs.assays), likelihood.check_error(self.error))  # fmt: skip
-        object.__setattr__(self, "_arrays", arrays)
+        set_ = object.__setattr__
+        set_(self, "transform", Transform(layout.scales, layout.lower, layout.upper))
+        first = self.n_kinetic + len(self.obs.assays) - 1
+        kinds, starts = likelihood.error_layout(self.errors, self.obs.assays, first)
+        set_(self, "error_kind", kinds)
+        set_(self, "error_start", starts)
+        prior = self.prior
+        names = () if prior is None else prior.names
+        set_(self, "prior_index", np.array([layout.index(n) for n in names], dtype=np.int64))
+        set_(self, "prior_mean", np.zeros(0) if prior is None else prior.mean)
+        set_(self, "prior_precision", np.zeros((0, 0)) if prior is None else prior.precision)
 
     @property
     def n_kinetic(self) -> int:
         """Number of kinetic parameters (the model's)."""
         return len(self.model.params)
 
-    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(kinetic vector, per-assay scale vector, per-assay error matrix)."""
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(kinetic vector, per-assay scale vector, each assay's error parameters)."""
         k, n_assays = self.n_kinetic, len(self.obs.assays)
         scales = np.concatenate([[1.0], theta[k : k + n_assays - 1]])
-        errors = theta[k + n_assays - 1 :].reshape(n_assays, -1)
+        errors = {}
+        for a, assay in enumerate(self.obs.assays):
+            size = len(likelihood.ERROR_PARAMETERS[self.errors[assay]])
+            errors[assay] = theta[self.error_start[a] : self.error_start[a] + size]
         return theta[:k], scales, errors
 
     def levels(self, kinetic: np.ndarray, times: np.ndarray) -> np.ndarray | None:
@@ -153,17 +174,23 @@ class SubjectProblem:
         level = self.levels(np.ascontiguousarray(theta[: self.n_kinetic]), self.obs.time)
         if level is None:
             return FAILED
-        target, censored, assay, n_kinetic, n_assays, error = self._arrays
+        obs = self.obs
         theta = np.ascontiguousarray(theta, dtype=np.float64)
-        no_gradient = np.empty((0, n_kinetic))
-        return float(likelihood.subject_minus2ll(theta, level, no_gradient, target, censored,
-                                                 assay, n_kinetic, n_assays, error,
-                                                 np.empty(0), z))  # fmt: skip
+        no_gradient = np.empty((0, self.n_kinetic))
+        return float(likelihood.subject_minus2ll(
+            theta, level, no_gradient, obs.target, np.ascontiguousarray(obs.censored),
+            np.ascontiguousarray(obs.assay, dtype=np.int64), self.n_kinetic, self.error_kind,
+            self.error_start, np.empty(0), z,
+        ))  # fmt: skip
 
     def minus2ll(self, theta: np.ndarray) -> float:
-        """−2 ln L with all constants (:data:`~cellkin.fit._likelihood.FAILED` where the model
-        fails)."""
-        return self._minus2ll(theta, np.empty(0))
+        """−2 ln L with all constants, plus the prior's ``(φ_I − m)ᵀP(φ_I − m)`` when there
+        is one (:data:`~cellkin.fit.likelihood.FAILED` where the model fails)."""
+        value = self._minus2ll(theta, np.empty(0))
+        if value >= FAILED or self.prior is None:
+            return value
+        deviation = self.transform.to_search(theta)[self.prior_index] - self.prior_mean
+        return value + float(deviation @ self.prior_precision @ deviation)
 
     def standardized(self, theta: np.ndarray) -> np.ndarray | None:
         """Standardised residual (or M3 argument) of every observation at ``theta``."""
@@ -173,7 +200,7 @@ class SubjectProblem:
     def information_jacobian(self, search: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Central-difference Jacobian of the information residuals w.r.t. ``search[free]``,
         error parameters held at their estimates."""
-        censored = self._arrays[1]
+        censored = np.ascontiguousarray(self.obs.censored)
 
         def info(point: np.ndarray) -> np.ndarray:
             out = np.full(self.obs.n, np.nan)

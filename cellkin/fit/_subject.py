@@ -1,7 +1,7 @@
 """Fit one subject's CAR-T kinetics with lmfit (maximum likelihood, M3 for BLQ samples).
 
 See :func:`fit`. The pieces live in private modules, one concept each: the likelihood
-(:mod:`~cellkin.fit._likelihood`), the compiled objective of models with a closed-form level
+(:mod:`~cellkin.fit.likelihood`), the compiled objective of models with a closed-form level
 function (:mod:`~cellkin.fit._objective`) and its start-screening optimiser
 (:mod:`~cellkin.fit._minimise`), the Python problem of the others
 (:mod:`~cellkin.fit._problem`), the subject's data (:mod:`~cellkin.fit._data`), starts
@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cellkin import models
 from cellkin._version import __version__
-from cellkin.fit import _data, _likelihood
+from cellkin.errors import OptionError
+from cellkin.fit import _data, likelihood
 from cellkin.fit._optimise import OPTIMISERS, canonical, optimise
+from cellkin.fit._prior import Prior
 from cellkin.fit._problem import SubjectProblem, build_layout
 from cellkin.fit._result import FitResult
 from cellkin.fit._uncertainty import build_parameter_table, covariance, stationary
@@ -38,11 +42,12 @@ def fit(
     *,
     subject: str | None = None,
     assays: Sequence[str] | str | None = None,
-    error: str = "log-additive",
+    error: str | Mapping[str, str] = "log-additive",
     blq: str = "m3",
     fixed: Mapping[str, float] | None = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     initial: Mapping[str, float] | None = None,
+    prior: Prior | str | Any | None = None,
     n_starts: int = 4,
     seed: int = 0,
 ) -> FitResult:
@@ -64,8 +69,9 @@ def fit(
         **joint fit** sharing the kinetic parameters, with an assay-specific scale
         (``scale_<assay>``, level of that assay per unit of the first assay's level) and
         residual error.
-    error : {"log-additive", "combined"}
-        Residual error model, per assay (:mod:`cellkin.fit.likelihood`).
+    error : {"log-additive", "combined", "additive", "proportional"} or mapping
+        Residual error model (:mod:`cellkin.fit.likelihood`): one for every assay, or one per
+        assay, e.g. ``{"qpcr": "log-additive", "flow": "combined"}``.
     blq : {"m3", "drop", "lloq/2"}
         Below-LLOQ samples: censored likelihood (M3, default), dropped (Beal's M1), or
         imputed at LLOQ/2 — the last two for comparison only.
@@ -76,6 +82,16 @@ def fit(
         ``{name: (lower, upper)}`` on the natural scale, replacing the declared bounds.
     initial : mapping, optional
         Starting values overriding the data-driven ones.
+    prior : Prior, "published" or a population fit, optional
+        Fit by maximum a posteriori (MAP) instead of maximum likelihood: ``−2 ln L`` plus
+        ``(φ − m)ᵀΩ⁻¹(φ − m)`` on the estimation scale of the parameters the prior covers.
+        ``"published"``: the model's published typical values and between-subject SDs
+        (:meth:`Prior.published`); a :class:`Prior`; or a population fit
+        (:func:`cellkin.fit_population`), whose ``prior_for(subject)`` gives this subject's
+        population distribution. With a prior a subject needs no minimum number of
+        quantified samples (the population fills what the data leave open), CIs come from
+        the curvature of the posterior with normal quantiles, and ``minus2ll``, AIC and BIC
+        are those of the likelihood alone.
     n_starts : int
         Most starts: the data-driven start, then up to ``n_starts − 1`` seeded jitters on the
         estimation scale, run in turn until three reach the same best −2 ln L (to 1e-6
@@ -126,8 +142,25 @@ def fit(
         fixed=fixed,
         bounds=bounds,
         initial=initial,
+        prior=prior,
         n_starts=n_starts,
         seed=seed,
+    )
+
+
+def _resolve_prior(prior: Any, model: Model, subject: str) -> Prior | None:
+    """The :class:`Prior` a ``prior=`` argument stands for."""
+    if prior is None or isinstance(prior, Prior):
+        return prior
+    if isinstance(prior, str):
+        if prior != "published":
+            raise OptionError(f"`prior` must be 'published', a Prior or a population fit, "
+                              f"got {prior!r}")  # fmt: skip
+        return Prior.published(model)
+    if callable(getattr(prior, "prior_for", None)):
+        return prior.prior_for(subject, model=model)
+    raise OptionError(
+        f"`prior` must be 'published', a Prior or a population fit, got {type(prior).__name__}"
     )
 
 
@@ -137,31 +170,38 @@ def fit_table(
     *,
     subject: str | None = None,
     assays: Sequence[str] | str | None = None,
-    error: str = "log-additive",
+    error: str | Mapping[str, str] = "log-additive",
     blq: str = "m3",
     fixed: Mapping[str, float] | None = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     initial: Mapping[str, float] | None = None,
+    prior: Prior | str | Any | None = None,
     n_starts: int = 4,
     seed: int = 0,
 ) -> FitResult:
     """:func:`fit` on a table already validated by :func:`cellkin.read_kinetics` (private:
     batch fitting validates the whole table once); the options are those of :func:`fit`."""
-    _likelihood.check_error(error)
-    _likelihood.check_blq(blq)
+    likelihood.check_blq(blq)
     model = models.get(model)
     subject, rows = _data.select_subject(kinetics, subject)
+    chosen_prior = _resolve_prior(prior, model, subject)
     samples = _data.Samples(rows)
     chosen = _data.select_assays(samples.assay, assays, subject)
-    obs, (positions, used), excluded = _data.observations(samples, chosen, blq, subject)
+    errors = likelihood.check_error(error, chosen)
+    least = 0 if chosen_prior is not None else _data.MIN_QUANTIFIED
+    obs, (positions, used), excluded = _data.observations(samples, chosen, blq, subject, least)
     units = {a: str(samples.unit[samples.assay == a][0]) for a in chosen}
     kinetic, scales, typical = _data.initial_values(model, samples, chosen)
-    layout = build_layout(model, chosen, units, error, kinetic, scales, typical)
+    layout = build_layout(model, chosen, units, errors, kinetic, scales, typical)
     layout, free = _data.apply_overrides(layout, fixed, bounds, initial)
-    problem = SubjectProblem(model, obs, layout, error)
+    if chosen_prior is not None:
+        free_names = [name for name, varies in zip(layout.names, free, strict=True) if varies]
+        chosen_prior = chosen_prior.restricted_to(free_names)
+    problem = SubjectProblem(model, obs, layout, errors, chosen_prior)
     (minus2ll, search, outcome), evaluations, starts_run, objective = optimise(
         problem, free, n_starts, seed
     )
+    minus2ll -= _prior_penalty(problem, search)
     search = canonical(problem, search, free)
     structural, cov, covariance_note, failed = covariance(problem, search, free, objective)
     dof = obs.n - int(structural.sum())
@@ -177,7 +217,7 @@ def fit_table(
         model=model,
         assays=chosen,
         units=units,
-        error=error,
+        error=error if isinstance(error, str) else dict(errors),
         blq=blq,
         params=table,
         search_estimate=search,
@@ -200,8 +240,9 @@ def fit_table(
             "cellkin_version": __version__,
             "model": model.name,
             "assays": chosen,
-            "error": error,
+            "error": error if isinstance(error, str) else dict(errors),
             "blq": blq,
+            "prior": None if chosen_prior is None else chosen_prior.source,
             "n_starts": n_starts,
             "starts_run": starts_run,
             "seed": seed,
@@ -211,3 +252,11 @@ def fit_table(
         },
         layout=layout,
     )
+
+
+def _prior_penalty(problem: SubjectProblem, search: np.ndarray) -> float:
+    """The prior's share of the optimised objective at ``search`` (0 without a prior)."""
+    if problem.prior is None:
+        return 0.0
+    deviation = search[problem.prior_index] - problem.prior_mean
+    return float(deviation @ problem.prior_precision @ deviation)

@@ -82,9 +82,10 @@ def covariance(
     if not np.isfinite(jacobian).all():
         return structural, np.full((structural.sum(),) * 2, np.nan), "model failed", True
     columns = np.flatnonzero(structural)
+    full = jacobian.T @ jacobian + _prior_information(problem, columns)
     keep = np.ones(columns.size, dtype=bool)
-    while keep.any() and np.linalg.cond(jacobian[:, keep].T @ jacobian[:, keep]) > 1e10:
-        norms = np.where(keep, np.linalg.norm(jacobian, axis=0), np.inf)
+    while keep.any() and np.linalg.cond(full[np.ix_(keep, keep)]) > 1e10:
+        norms = np.where(keep, np.sqrt(np.diag(full)), np.inf)
         keep[int(np.argmin(norms))] = False
     if not keep.all():
         notes.append(f"{', '.join(names[columns[~keep]])} not identifiable")
@@ -92,10 +93,26 @@ def covariance(
     n, p = problem.obs.n, int(keep.sum())
     if p == 0:
         return structural, np.empty((0, 0)), "; ".join(notes), False
+    information = full[np.ix_(keep, keep)]
+    if problem.prior is not None:  # the posterior's curvature: no small-sample factor
+        return structural, np.linalg.inv(information), "; ".join(notes), False
     if n <= p:
         return structural, np.full((p, p), np.nan), "too few samples for a covariance", True
-    information = jacobian[:, keep].T @ jacobian[:, keep]
     return structural, np.linalg.inv(information) * n / (n - p), "; ".join(notes), False
+
+
+def _prior_information(problem: SubjectProblem, columns: np.ndarray) -> np.ndarray:
+    """The prior's precision on ``columns`` (in −ln units: ½ of the −2 ln penalty's
+    Hessian), zero where a column has no prior."""
+    out = np.zeros((columns.size, columns.size))
+    if problem.prior is None:
+        return out
+    position = {int(c): i for i, c in enumerate(columns)}
+    rows = [(i, position[int(j)]) for i, j in enumerate(problem.prior_index) if int(j) in position]
+    for a, pa in rows:
+        for b, pb in rows:
+            out[pa, pb] = problem.prior_precision[a, b]
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -116,17 +133,21 @@ def build_parameter_table(
     """Estimates on the natural scale with SE (delta method), RSE% and t-based CIs.
 
     Error parameters get the asymptotic SE of a log-scale SD, ``SE(ln σ̂) ≈ 1/√(2 n_q)``
-    (``n_q`` quantified samples of that assay); the combined model's error parameters get no SE.
+    (``n_q`` quantified samples of that assay); other error models' parameters get no SE.
+    With a prior, CIs use normal quantiles (the posterior's curvature).
     """
-    layout, transform = problem.layout, problem.transform
+    layout, transform, obs = problem.layout, problem.transform, problem.obs
     se_search = np.full(search.size, np.nan)
     se_search[structural] = np.sqrt(np.clip(np.diag(covariance), 0, None))
-    for j, (name, kind) in enumerate(zip(layout.names, layout.kinds, strict=True)):
-        if kind == "error" and free[j] and problem.error == "log-additive":
-            assay = problem.obs.assays.index(name.removeprefix("sigma_"))
-            quantified = int(((problem.obs.assay == assay) & ~problem.obs.censored).sum())
-            se_search[j] = 1 / np.sqrt(2 * quantified)
-    quantile = _t_quantile(0.5 + confidence / 2, max(dof, 1))
+    for a, assay in enumerate(obs.assays):
+        j = layout.names.index(f"sigma_{assay}") if f"sigma_{assay}" in layout.names else -1
+        if j >= 0 and free[j] and problem.errors[assay] == "log-additive":
+            quantified = int(((obs.assay == a) & ~obs.censored).sum())
+            se_search[j] = 1 / np.sqrt(2 * quantified) if quantified else np.nan
+    if problem.prior is not None:
+        quantile = float(stats.norm.ppf(0.5 + confidence / 2))
+    else:
+        quantile = _t_quantile(0.5 + confidence / 2, max(dof, 1))
     estimate = transform.to_model(search)
     se = transform.derivative(search) * se_search
     with np.errstate(invalid="ignore"):

@@ -24,7 +24,7 @@ from cellkin.io import read_kinetics
 from cellkin.simulate import sample_trial
 
 data_module = importlib.import_module("cellkin.fit._data")
-likelihood = importlib.import_module("cellkin.fit._likelihood")
+likelihood = importlib.import_module("cellkin.fit.likelihood")
 objective_module = importlib.import_module("cellkin.fit._objective")
 minimise_module = importlib.import_module("cellkin.fit._minimise")
 starts = importlib.import_module("cellkin.fit._starts")
@@ -51,8 +51,9 @@ def _problem(table: pd.DataFrame, model: str, error: str, blq: str = "m3"):
     obs, _, _ = data_module.observations(samples, assays, blq, "S1")
     kinetic, scales, typical = data_module.initial_values(model_, samples, assays)
     units = {"qpcr": "copies/ug", "flow": "cells/uL"}
-    layout = build_layout(model_, assays, units, error, kinetic, scales, typical)
-    return SubjectProblem(model_, obs, layout, error)
+    errors = dict.fromkeys(assays, error)
+    layout = build_layout(model_, assays, units, errors, kinetic, scales, typical)
+    return SubjectProblem(model_, obs, layout, errors)
 
 
 def _points(problem: SubjectProblem, n: int = 5) -> list[np.ndarray]:
@@ -73,12 +74,14 @@ def _scipy_minus2ll(problem: SubjectProblem, theta: np.ndarray) -> float:
     f = problem.model.simulate(obs.time, dict(zip(problem.model.param_names, kinetic,
                                                   strict=True))) * scales[obs.assay]  # fmt: skip
     y, censored = obs.value, obs.censored
-    if problem.error == "log-additive":
-        sigma = errors[obs.assay, 0]
+    if problem.errors["qpcr"] == "log-additive":
+        sigma = np.array([errors[a][0] for a in obs.assays])[obs.assay]
         density = stats.lognorm.logpdf(y[~censored], s=sigma[~censored], scale=f[~censored])
         cdf = stats.norm.logcdf(np.log(obs.lloq[censored]), np.log(f[censored]), sigma[censored])
     else:
-        sd = np.hypot(errors[obs.assay, 0], errors[obs.assay, 1] * f)
+        additive = np.array([errors[a][0] for a in obs.assays])[obs.assay]
+        proportional = np.array([errors[a][1] for a in obs.assays])[obs.assay]
+        sd = np.hypot(additive, proportional * f)
         density = stats.norm.logpdf(y[~censored], f[~censored], sd[~censored])
         cdf = stats.norm.logcdf(obs.lloq[censored], f[censored], sd[censored])
     return -2.0 * (density.sum() + cdf.sum())
@@ -141,9 +144,10 @@ def test_screening_reaches_the_optimum_of_noise_free_data():
     obs, _, _ = data_module.observations(samples, ("qpcr",), "m3", "S1")
     kinetic, _, typical = data_module.initial_values(models.get("stein2019"), samples,
                                                      ("qpcr",))  # fmt: skip
-    layout = build_layout(models.get("stein2019"), ("qpcr",), {"qpcr": "copies/ug"},
-                          "log-additive", kinetic, {}, typical)  # fmt: skip
-    problem = SubjectProblem(models.get("stein2019"), obs, layout, "log-additive")
+    errors = {"qpcr": "log-additive"}
+    layout = build_layout(models.get("stein2019"), ("qpcr",), {"qpcr": "copies/ug"}, errors,
+                          kinetic, {}, typical)  # fmt: skip
+    problem = SubjectProblem(models.get("stein2019"), obs, layout, errors)
     objective = objective_module.CompiledObjective.from_problem(problem)
     lower = problem.transform.to_search(layout.lower)
     upper = problem.transform.to_search(layout.upper)

@@ -238,7 +238,8 @@ def test_analytic_likelihood_gradient_matches_central_differences():
     result = fit(table, assays=["qpcr", "flow"], n_starts=1)
     obs, _, _ = data_module.observations(table, ("qpcr", "flow"), "m3", "S1")
     assert obs.n_censored > 0
-    problem = SubjectProblem(result.model, obs, result.layout, "log-additive")
+    errors = {"qpcr": "log-additive", "flow": "log-additive"}
+    problem = SubjectProblem(result.model, obs, result.layout, errors)
     objective = objective_module.CompiledObjective.from_problem(problem)
     search = problem.transform.to_search(result.params["estimate"].to_numpy())
     search = search + np.linspace(-0.15, 0.15, search.size)

@@ -1,9 +1,12 @@
-r"""The one likelihood of a subject's fit: residual error models and M3 for below-LLOQ samples.
+r"""The one likelihood of cellkin's estimators: residual error models and M3 for below-LLOQ
+samples.
 
-Two error models, each per assay, with :math:`\varepsilon \sim N(0, 1)`:
+Four error models, one per assay, with :math:`\varepsilon \sim N(0, 1)`:
 
-* ``log-additive`` (≙ proportional; Stein 2019): :math:`\ln y = \ln f + \sigma\varepsilon`;
-* ``combined``: :math:`y = f + \sqrt{a^2 + (b f)^2}\,\varepsilon`.
+* ``log-additive`` (exponential; Stein 2019): :math:`\ln y = \ln f + \sigma\varepsilon`;
+* ``combined``: :math:`y = f + \sqrt{a^2 + (b f)^2}\,\varepsilon`;
+* ``additive``: the combined model with :math:`b = 0`;
+* ``proportional``: the combined model with :math:`a = 0`.
 
 Below-LLOQ samples enter through Beal's M3 method,
 :math:`P(y < \mathrm{LLOQ}) = \Phi((g(\mathrm{LLOQ}) - g(f))/s)` (``g = ln`` and ``s = σ`` for
@@ -11,20 +14,25 @@ the log-additive model), not by dropping or imputing them; ``blq="drop"`` (Beal'
 LLOQ/2 imputation exist for comparison only and are applied to the observations before the
 likelihood sees them.
 
-:func:`subject_minus2ll` is the whole likelihood — every error model, censored and quantified
-samples, joint assays (assay level = scale × model level) — compiled once with numba. It
-works on the model's levels at the sample times, however they were computed: the compiled
-fit path (:mod:`cellkin.fit._objective`) calls it after the model's closed-form level
-function, the Python objective of :class:`~cellkin.fit._problem.SubjectProblem` after the
-model's simulation kernel (ODE models), so both optimise the same function.
+:func:`subject_minus2ll` is the whole likelihood of one subject — every error model, censored
+and quantified samples, joint assays (assay level = scale × model level) — compiled once with
+numba. It works on the model's levels at the sample times, however they were computed: the
+compiled fit path (:mod:`cellkin.fit._objective`) calls it after the model's closed-form level
+function, the Python objective of a fit after the model's simulation kernel (ODE models), and
+the population estimator (:mod:`cellkin.population`) for every subject of every iteration, so
+all of them use the same function.
+
+Error parameters sit in ``theta`` per assay, from ``error_start[a]``: σ (log-additive), a and
+b (combined), a (additive) or b (proportional); ``error_kind[a]`` is the model's code
+(:data:`ERROR_CODES`).
 
 Terms, with all constants (so that AIC compares error models), with ``f_i`` the predicted
 level of sample ``i``:
 
 * log-additive: ``z = (ln y − ln f)/σ``; quantified ``z² + 2 ln σ + ln 2π + 2 ln y``;
   censored ``−2 ln Φ(z)`` with ``y`` replaced by the LLOQ;
-* combined: ``s = √(a² + (b f)²)``, ``z = (y − f)/s``; quantified ``z² + 2 ln s + ln 2π``;
-  censored ``−2 ln Φ(z)``.
+* combined (additive, proportional): ``s = √(a² + (b f)²)``, ``z = (y − f)/s``; quantified
+  ``z² + 2 ln s + ln 2π``; censored ``−2 ln Φ(z)``.
 
 The gradient uses ``w_i = ∂(−2 ln L)/∂ ln f_i`` (for the log-additive model ``−2z/σ``, and
 ``2λ(z)/σ`` on censored samples with ``λ = φ/Φ`` the inverse Mills ratio), summed against
@@ -41,6 +49,7 @@ J Pharmacokinet Pharmacodyn 2001;28(5):481-504. doi:10.1023/A:1012299115260
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numba
@@ -50,30 +59,61 @@ from cellkin.errors import OptionError
 
 __all__ = [
     "BLQ_METHODS",
+    "ERROR_CODES",
     "ERROR_MODELS",
+    "ERROR_PARAMETERS",
     "FAILED",
     "Observations",
     "check_blq",
     "check_error",
+    "error_layout",
     "information_residuals",
     "log_ndtr",
     "subject_minus2ll",
 ]
 
-ERROR_MODELS = ("log-additive", "combined")
+ERROR_MODELS = ("log-additive", "combined", "additive", "proportional")
 BLQ_METHODS = ("m3", "drop", "lloq/2")
-ERROR_CODES = {"log-additive": 0, "combined": 1}
+ERROR_CODES = {"log-additive": 0, "combined": 1, "additive": 2, "proportional": 3}
+#: The error parameters of each model, in ``theta`` order: σ (SD of ln y), or the additive
+#: SD ``a`` (level unit) and the proportional SD ``b`` (fraction of the level).
+ERROR_PARAMETERS = {
+    "log-additive": ("sigma",),
+    "combined": ("sigma_add", "sigma_prop"),
+    "additive": ("sigma_add",),
+    "proportional": ("sigma_prop",),
+}
 SD_FLOOR = 1e-3  # lower bound of every residual SD parameter (log scale or linear)
 FAILED = 1e300  # −2 ln L reported where the model fails (non-finite terms, refused parameters)
 _LOG_2PI = math.log(2.0 * math.pi)
 _TINY = 1e-300
 
 
-def check_error(error: str) -> int:
-    """The code of an error model name; :class:`~cellkin.errors.OptionError` otherwise."""
-    if error not in ERROR_CODES:
+def check_error(error: str | Mapping[str, str], assays: Sequence[str] = ()) -> dict[str, str]:
+    """The error model of each assay, from one name for all or a mapping by assay;
+    :class:`~cellkin.errors.OptionError` for an unknown model or assay."""
+    chosen = dict(error) if isinstance(error, Mapping) else dict.fromkeys(assays, error)
+    unknown = sorted(set(chosen) - set(assays)) if isinstance(error, Mapping) and assays else []
+    if unknown:
+        raise OptionError(f"`error` names assays {unknown} that are not fitted ({list(assays)})")
+    for name in chosen.values():
+        if name not in ERROR_CODES:
+            raise OptionError(f"`error` must be one of {ERROR_MODELS}, got {name!r}")
+    missing = [a for a in assays if a not in chosen]
+    if missing:
+        raise OptionError(f"`error` gives no error model for assay(s) {missing}")
+    if not assays and not isinstance(error, Mapping) and error not in ERROR_CODES:
         raise OptionError(f"`error` must be one of {ERROR_MODELS}, got {error!r}")
-    return ERROR_CODES[error]
+    return chosen
+
+
+def error_layout(errors: Mapping[str, str], assays: Sequence[str], first: int):
+    """``(error_kind, error_start)`` arrays per assay for ``subject_minus2ll``, the error
+    parameters of assay ``a`` starting at ``first`` + those of the assays before it."""
+    kinds = np.array([ERROR_CODES[errors[a]] for a in assays], dtype=np.int64)
+    sizes = [len(ERROR_PARAMETERS[errors[a]]) for a in assays]
+    starts = first + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return kinds, starts
 
 
 def check_blq(blq: str) -> str:
@@ -163,7 +203,7 @@ def _combined(target, censored, f, additive, proportional):  # pragma: no cover 
 
 @numba.njit(cache=True, error_model="numpy")
 def subject_minus2ll(  # pragma: no cover - compiled
-    theta, level, dlog, target, censored, assay, n_kinetic, n_assays, error, gtheta, z_out
+    theta, level, dlog, target, censored, assay, n_kinetic, error_kind, error_start, gtheta, z_out
 ):
     """−2 ln L of one subject from its model levels; the gradient and residuals on request.
 
@@ -171,15 +211,18 @@ def subject_minus2ll(  # pragma: no cover - compiled
     ----------
     theta : float64[:]
         The full natural-scale vector: kinetic parameters, ``scale_<assay>`` of each assay
-        after the first, error parameters per assay (σ, or a and b).
+        after the first, then error parameters per assay (see the module docstring).
     level : float64[:]
         The model's level (first assay's unit) at each sample time.
     dlog : float64[:, :]
         ``∂ ln C/∂θ_kinetic`` at each sample time, used when ``gtheta`` is requested.
     target, censored, assay : arrays
         Value (quantified) or LLOQ (censored), the M3 flag and the assay index per sample.
-    n_kinetic, n_assays, error : int
-        Kinetic parameters, assays, error-model code (0 log-additive, 1 combined).
+    n_kinetic : int
+        Kinetic parameters (the scales follow them).
+    error_kind, error_start : int64[:]
+        Per assay: error model code (:data:`ERROR_CODES`) and the index of its first error
+        parameter in ``theta`` (:func:`error_layout`).
     gtheta : float64[:]
         Filled with d(−2 ln L)/dθ (natural scale) when it has ``theta``'s size.
     z_out : float64[:]
@@ -197,19 +240,22 @@ def subject_minus2ll(  # pragma: no cover - compiled
     if want_grad:
         for j in range(p):
             gtheta[j] = 0.0
-    first_error = n_kinetic + n_assays - 1
     total = 0.0
     for i in range(target.shape[0]):
         a = assay[i]
         scale = 1.0 if a == 0 else theta[n_kinetic + a - 1]
         f = max(scale * level[i], _TINY)
-        if error == 0:
-            term, z, weight, d0 = _log_additive(target[i], censored[i], f, theta[first_error + a])
-            d1 = 0.0
+        kind, first = error_kind[a], error_start[a]
+        d1 = 0.0
+        if kind == 0:
+            term, z, weight, d0 = _log_additive(target[i], censored[i], f, theta[first])
+        elif kind == 1:
+            term, z, weight, d0, d1 = _combined(target[i], censored[i], f, theta[first],
+                                                theta[first + 1])  # fmt: skip
+        elif kind == 2:
+            term, z, weight, d0, _ = _combined(target[i], censored[i], f, theta[first], 0.0)
         else:
-            term, z, weight, d0, d1 = _combined(target[i], censored[i], f,
-                                                theta[first_error + 2 * a],
-                                                theta[first_error + 2 * a + 1])  # fmt: skip
+            term, z, weight, _, d0 = _combined(target[i], censored[i], f, 0.0, theta[first])
         total += term
         if want_z:
             z_out[i] = z
@@ -220,11 +266,9 @@ def subject_minus2ll(  # pragma: no cover - compiled
                 gtheta[j] += weight * dlog[i, j]
             if a > 0:
                 gtheta[n_kinetic + a - 1] += weight / scale
-            if error == 0:
-                gtheta[first_error + a] += d0
-            else:
-                gtheta[first_error + 2 * a] += d0
-                gtheta[first_error + 2 * a + 1] += d1
+            gtheta[first] += d0
+            if kind == 1:
+                gtheta[first + 1] += d1
     return total if math.isfinite(total) else FAILED
 
 
