@@ -17,7 +17,7 @@ import pandas as pd
 from cellkin.errors import FitError, OptionError
 from cellkin.fit._problem import ParameterLayout
 from cellkin.fit._starts import kinetic_start
-from cellkin.fit.likelihood import Observations
+from cellkin.fit.likelihood import Observations, entering
 from cellkin.io import read_kinetics
 from cellkin.models.base import Model
 
@@ -181,10 +181,9 @@ def observations(
     samples = rows if isinstance(rows, Samples) else Samples(rows)
     codes = samples.codes(assays)
     positions = np.flatnonzero(codes >= 0)
-    time, censored_all = samples.time[positions], samples.blq[positions]
-    used = time >= 0
-    if blq == "drop":
-        used &= ~censored_all
+    chosen = (samples.time[positions], samples.value[positions], samples.blq[positions],
+              samples.lloq[positions])  # fmt: skip
+    used, value, censored = entering(*chosen, blq)
     dropped = positions[~used]
     if dropped.size:
         excluded = pd.DataFrame(
@@ -201,24 +200,18 @@ def observations(
         excluded = _NO_EXCLUSIONS.copy()
     taken = positions[used]
     assay = codes[taken]
-    censored = samples.blq[taken].copy()
     for k, name in enumerate(assays):
-        quantified = int(np.count_nonzero((assay == k) & ~censored))
+        quantified = int(np.count_nonzero((assay == k) & ~samples.blq[taken]))
         if quantified < min_quantified:
             raise FitError(
                 f"subject {subject!r}, assay {name!r}: {quantified} quantifiable "
                 f"post-infusion sample(s); a fit needs at least {min_quantified}"
             )
-    value = samples.value[taken].copy()
-    lloq = samples.lloq[taken]
-    if blq == "lloq/2":
-        value[censored] = 0.5 * lloq[censored]
-        censored[:] = False
     obs = Observations(
         time=samples.time[taken],
         value=value,
         censored=censored,
-        lloq=lloq,
+        lloq=samples.lloq[taken],
         assay=assay,
         assays=assays,
     )

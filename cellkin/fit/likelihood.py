@@ -66,6 +66,7 @@ __all__ = [
     "Observations",
     "check_blq",
     "check_error",
+    "entering",
     "error_layout",
     "information_residuals",
     "log_ndtr",
@@ -153,6 +154,27 @@ class Observations:
     def target(self) -> np.ndarray:
         """The value of each quantified sample and the LLOQ of each censored one."""
         return np.ascontiguousarray(np.where(self.censored, self.lloq, self.value), dtype=float)
+
+
+def entering(
+    time: np.ndarray, value: np.ndarray, blq_flag: np.ndarray, lloq: np.ndarray, blq: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which samples enter a likelihood, and as what, under the BLQ method ``blq``.
+
+    Pre-infusion samples (``time < 0``) never enter; BLQ samples enter censored (``"m3"``),
+    are dropped (``"drop"``, Beal's M1) or enter as quantified at LLOQ/2 (``"lloq/2"``).
+    Returns ``(used, value, censored)``: the mask of entering samples, and the value (NaN where
+    censored) and censoring flag of each entering sample.
+    """
+    used = np.asarray(time) >= 0
+    if blq == "drop":
+        used &= ~blq_flag
+    censored = np.asarray(blq_flag)[used].copy()
+    out = np.asarray(value, dtype=float)[used].copy()
+    if blq == "lloq/2":
+        out[censored] = 0.5 * np.asarray(lloq, dtype=float)[used][censored]
+        censored[:] = False
+    return used, out, censored
 
 
 @numba.njit(cache=True, error_model="numpy")
