@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin.errors import FitError
-from cellkin.metrics.nca import _interval_name
+from cellkin.metrics._nca_parameters import interval_name as _interval_name
 from cellkin.models.stein import _SteinFamily
 
 if TYPE_CHECKING:
