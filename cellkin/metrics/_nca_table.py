@@ -77,29 +77,36 @@ def _flags(frame: pd.DataFrame) -> np.ndarray:
 def reasons(
     reason_codes: np.ndarray, extra_reasons: np.ndarray, extra_names: list[str],
     min_points: int,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
-    """Row-level ``exclude_reason`` text and the per-metric reason arrays."""
+) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+    """Row-level ``exclude_reason`` text, and the per-metric reasons as codes (compact: they
+    travel in ``DataFrame.attrs``, which pandas deep-copies on every operation)."""
     text = _REASON_TEXT.copy()
     text[kernel.LZ_OFFSET + 1] = (
         f"fewer than {min_points} quantifiable samples after Tmax for lambda_z"
     )
-    per_metric: dict[str, np.ndarray] = {}
-    parts: list[tuple[str, np.ndarray]] = []
+    codes = np.hstack([reason_codes, extra_reasons])
+    columns: dict[str, int] = {}
+    labels = []
     for slot, metrics in _SLOTS.items():
-        words = text[reason_codes[:, slot]]
-        parts.append((metrics[0], words))
-        for metric in metrics:
-            per_metric[metric] = words
+        labels.append(metrics[0])
+        columns.update(dict.fromkeys(metrics, slot))
     for j, name in enumerate(extra_names):
-        words = text[extra_reasons[:, j]]
-        parts.append((name, words))
-        per_metric[name] = words
-    labels = [label for label, _ in parts]
+        labels.append(name)
+        columns[name] = reason_codes.shape[1] + j
+    words = text[codes]
     rows = [
         "; ".join(f"{label}: {w}" for label, w in zip(labels, row, strict=True) if w)
-        for row in zip(*(words for _, words in parts), strict=True)
+        for row in words
     ]
-    return np.array(rows, dtype=object), per_metric
+    record = {"codes": codes, "columns": columns, "text": tuple(text)}
+    return np.array(rows, dtype=object), record
+
+
+def _metric_reasons(record: dict[str, Any], metric: str, n: int) -> np.ndarray:
+    column = record.get("columns", {}).get(metric)
+    if column is None:
+        return np.full(n, "", dtype=object)
+    return np.array(record["text"], dtype=object)[record["codes"][:, column]]
 
 
 def assemble(
@@ -143,7 +150,7 @@ def assemble(
     columns["baseline"] = baselines
     frame = pd.DataFrame(columns)
     frame["flags"] = _flags(frame)
-    text, per_metric = reasons(codes, extra_codes, list(extra_names),
+    text, record = reasons(codes, extra_codes, list(extra_names),
                                settings["min_points_lambda_z"])  # fmt: skip
     frame["exclude_reason"] = text
     frame["time_unit"] = "day"
@@ -155,7 +162,7 @@ def assemble(
         settings["baseline"] if isinstance(settings["baseline"], str) else "fixed"
     )
     frame.attrs["cellkin"] = dict(settings, nca=True, interval_columns=list(extra_names))
-    frame.attrs["_reasons"] = per_metric
+    frame.attrs["_reasons"] = record
     frame.attrs["_parameters"] = {**PARAMETERS, **extra_names}
     return frame
 
@@ -178,11 +185,10 @@ def add_dose_normalised(frame: pd.DataFrame) -> pd.DataFrame:
 
 def to_long(wide: pd.DataFrame) -> pd.DataFrame:
     """One row per subject × assay × metric: value, unit, CDISC code, PKNCA name, reason."""
-    per_metric = wide.attrs.get("_reasons", {})
+    record = wide.attrs.get("_reasons", {})
     parameters: dict[str, Parameter] = wide.attrs.get("_parameters", PARAMETERS)
     dose_units = (wide["dose_unit"].astype(str).to_numpy() if "dose_unit" in wide
                   else np.full(len(wide), "dose"))  # fmt: skip
-    blank = np.full(len(wide), "", dtype=object)
     pieces = []
     for metric in [c for c in wide.columns if c in parameters or c.endswith("_dn")]:
         spec = parameters.get(metric) or parameters[metric[:-3]]
@@ -190,7 +196,8 @@ def to_long(wide: pd.DataFrame) -> pd.DataFrame:
         code = spec.pptestcd if metric in parameters else spec.pptestcd + "D"
         pknca = spec.pknca if metric in parameters or not spec.pknca else spec.pknca + ".dn"
         units = [_unit(kind, u, d) for u, d in zip(wide["unit"], dose_units, strict=True)]
-        reason = per_metric.get(metric, per_metric.get(metric[:-3], blank))
+        base = metric if metric in record.get("columns", {}) else metric[:-3]
+        reason = _metric_reasons(record, base, len(wide))
         pieces.append(pd.DataFrame({
             "subject": wide["subject"].to_numpy(), "assay": wide["assay"].to_numpy(),
             "metric": metric, "pptestcd": code, "pknca": pknca,
