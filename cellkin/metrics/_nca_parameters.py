@@ -51,7 +51,9 @@ PARAMETERS: dict[str, Parameter] = {
     "mrt_last": _P("time", "MRTEVLST", "mrt.last", "AUMClast/AUClast"),
     "mrt_inf": _P("time", "MRTEVIFO", "mrt.obs", "AUMCinf/AUCinf (observed Clast)"),
     "mrt_inf_pred": _P("time", "MRTEVIFP", "mrt.pred", "AUMCinf,pred/AUCinf,pred"),
-    "time_above_lloq": _P("time", "TATLLOQ", "time_above", "time at or above the LLOQ"),
+    "time_above_lloq": _P(
+        "time", "TATLLOQ", "time_above", "time at or above the LLOQ (median post-infusion LLOQ)"
+    ),
     "time_back_to_baseline": _P("time", "TBB", "", "chosen time back to baseline"),
     "time_back_to_baseline_observed": _P("time", "TBBOBS", "", "first sample at/below it"),
     "time_back_to_baseline_interpolated": _P("time", "TBBINT", "", "log-linear crossing"),
