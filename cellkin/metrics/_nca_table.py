@@ -183,35 +183,47 @@ def add_dose_normalised(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _long_columns(wide: pd.DataFrame, metric: str, parameters: dict[str, Parameter],
+                  record: dict[str, Any], dose_units: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """Value, unit, codes and reason of one metric for every profile."""
+    spec = parameters.get(metric) or parameters[metric[:-3]]
+    plain = metric in parameters
+    kind = spec.unit if plain else spec.unit + "/dose"
+    units = {pair: _unit(kind, *pair) for pair in set(zip(wide["unit"], dose_units, strict=True))}
+    base = metric if metric in record.get("columns", {}) else metric[:-3]
+    return {
+        "pptestcd": spec.pptestcd if plain else spec.pptestcd + "D",
+        "pknca": spec.pknca if plain or not spec.pknca else spec.pknca + ".dn",
+        "value": pd.to_numeric(wide[metric], errors="coerce").to_numpy(dtype=float),
+        "unit": np.array(
+            [units[pair] for pair in zip(wide["unit"], dose_units, strict=True)], dtype=object
+        ),
+        "exclude_reason": _metric_reasons(record, base, len(wide)),
+    }
+
+
 def to_long(wide: pd.DataFrame) -> pd.DataFrame:
-    """One row per subject × assay × metric: value, unit, CDISC code, PKNCA name, reason."""
+    """One row per subject × assay × metric (profiles in the wide table's order, metrics in
+    column order): value, unit, CDISC code, PKNCA name, reason."""
     record = wide.attrs.get("_reasons", {})
     parameters: dict[str, Parameter] = wide.attrs.get("_parameters", PARAMETERS)
     dose_units = (wide["dose_unit"].astype(str).to_numpy() if "dose_unit" in wide
                   else np.full(len(wide), "dose"))  # fmt: skip
-    pieces = []
-    for metric in [c for c in wide.columns if c in parameters or c.endswith("_dn")]:
-        spec = parameters.get(metric) or parameters[metric[:-3]]
-        kind = spec.unit if metric in parameters else spec.unit + "/dose"
-        code = spec.pptestcd if metric in parameters else spec.pptestcd + "D"
-        pknca = spec.pknca if metric in parameters or not spec.pknca else spec.pknca + ".dn"
-        units = [_unit(kind, u, d) for u, d in zip(wide["unit"], dose_units, strict=True)]
-        base = metric if metric in record.get("columns", {}) else metric[:-3]
-        reason = _metric_reasons(record, base, len(wide))
-        pieces.append(pd.DataFrame({
-            "subject": wide["subject"].to_numpy(), "assay": wide["assay"].to_numpy(),
-            "metric": metric, "pptestcd": code, "pknca": pknca,
-            "value": pd.to_numeric(wide[metric], errors="coerce").to_numpy(dtype=float),
-            "unit": units, "exclude_reason": reason,
-        }))  # fmt: skip
-    long = pd.concat(pieces, ignore_index=True)
-    long["auc_method"] = wide["auc_method"].iloc[0] if len(wide) else None
-    long["blq"] = wide["blq"].iloc[0] if len(wide) else None
-    order = {name: i for i, name in enumerate(dict.fromkeys(long["metric"]))}
-    long = long.sort_values(
-        ["subject", "assay", "metric"],
-        key=lambda s: s.map(order) if s.name == "metric" else s,
-        kind="stable",
-    ).reset_index(drop=True)
+    metrics = [c for c in wide.columns if c in parameters or c.endswith("_dn")]
+    columns = [_long_columns(wide, m, parameters, record, dose_units) for m in metrics]
+    n, k = len(wide), len(metrics)
+    stacked = {key: np.column_stack([c[key] for c in columns]).ravel() if n else []
+               for key in ("value", "unit", "exclude_reason")}  # fmt: skip
+    long = pd.DataFrame({
+        "subject": np.repeat(wide["subject"].to_numpy(), k),
+        "assay": np.repeat(wide["assay"].to_numpy(), k),
+        "metric": np.tile(np.array(metrics, dtype=object), n),
+        "pptestcd": np.tile(np.array([c["pptestcd"] for c in columns], dtype=object), n),
+        "pknca": np.tile(np.array([c["pknca"] for c in columns], dtype=object), n),
+        **stacked,
+        "auc_method": wide["auc_method"].iloc[0] if n else None,
+        "blq": wide["blq"].iloc[0] if n else None,
+    })  # fmt: skip
+    long["value"] = long["value"].astype(float)
     long.attrs["cellkin"] = wide.attrs.get("cellkin", {})
     return long
