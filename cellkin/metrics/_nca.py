@@ -35,11 +35,11 @@ from cellkin.metrics import _baseline
 from cellkin.metrics import _nca_kernel as kernel
 from cellkin.metrics._nca_options import (
     AUC_METHODS,
-    BLQ_RULES,
     IMPUTE_START,
     INTERVAL_AUC,
     LevelKey,
     NCAOptions,
+    blq_actions,
 )
 from cellkin.metrics._nca_parameters import PARAMETERS, interval_parameters
 from cellkin.metrics._nca_table import add_dose_normalised, assemble, to_long
@@ -144,11 +144,12 @@ def _kernel_inputs(table: pd.DataFrame, keys: pd.DataFrame, codes: np.ndarray,
 
 
 def _option_vector(options: NCAOptions) -> np.ndarray:
+    """The kernel's option vector, in ``_nca_kernel.O_*`` order."""
     return np.array([
-        AUC_METHODS.index(options.auc_method), BLQ_RULES.index(options.blq),
-        IMPUTE_START.index(options.impute_start), INTERVAL_AUC.index(options.interval_auc),
-        options.min_points_lambda_z, options.adj_r2_tolerance,
-        float(options.allow_tmax_in_lambda_z),
+        AUC_METHODS.index(options.auc_method), IMPUTE_START.index(options.impute_start),
+        INTERVAL_AUC.index(options.interval_auc), options.min_points_lambda_z,
+        options.adj_r2_tolerance, float(options.allow_tmax_in_lambda_z),
+        *blq_actions(options.blq),
     ], dtype=np.float64)  # fmt: skip
 
 

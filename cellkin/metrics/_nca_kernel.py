@@ -7,9 +7,9 @@ code from :data:`REASONS` (0 = computed), which the Python layer turns into word
 
 Conventions (documented in :class:`cellkin.metrics.NCAOptions`):
 
-* BLQ rules — positional (PKNCA's default: leading BLQ → 0, embedded BLQ dropped, first
-  trailing BLQ → 0 and later ones dropped, which integrates as PKNCA's "keep" of all trailing
-  zeros), zero, LLOQ/2, drop;
+* BLQ rules — one action (0, drop, LLOQ/2) per position of a BLQ sample: leading, embedded,
+  trailing (relative to the quantifiable samples), or before/after Tmax (PKNCA's
+  ``conc.blq`` lists); ``positional`` is (0, drop, 0), PKNCA's default;
 * start imputation — C(0) = 0 when missing, PKNCA's ``start_conc0``/``start_predose``, none;
 * AUC segments — linear, lin-up/log-down, or log (log trapezoid whenever both ends are > 0
   and differ); levels between samples are interpolated with the segment's rule;
@@ -33,11 +33,12 @@ from cellkin.metrics._nca_segments import (
     time_above,
 )
 
-BLQ_POSITIONAL, BLQ_ZERO, BLQ_HALF_LLOQ, BLQ_DROP = 0, 1, 2, 3
+BLQ_ZERO, BLQ_DROP, BLQ_HALF_LLOQ = 0, 1, 2  # action on one BLQ sample
 IMPUTE_ZERO_IF_MISSING, IMPUTE_CONC0, IMPUTE_PREDOSE, IMPUTE_NONE = 0, 1, 2, 3
 EXT_OBSERVED, EXT_ALL, EXT_LAST, EXT_INF_OBS, EXT_INF_PRED = 0, 1, 2, 3, 4
-O_METHOD, O_BLQ, O_IMPUTE, O_EXTEND, O_MIN_POINTS, O_TOLERANCE, O_ALLOW_TMAX = range(7)
-N_OPTIONS = 7
+(O_METHOD, O_IMPUTE, O_EXTEND, O_MIN_POINTS, O_TOLERANCE, O_ALLOW_TMAX, O_BLQ_FIRST,
+ O_BLQ_MIDDLE, O_BLQ_LAST, O_BLQ_BY_TMAX) = range(10)  # fmt: skip
+N_OPTIONS = 10
 
 # Reason codes (index into REASONS); 7..12 are the λz codes 1..6 shifted by LZ_OFFSET.
 OK, NO_SAMPLES, ALL_BLQ, ONE_POINT, BEFORE_FIRST, AFTER_LAST, NO_LAMBDA = range(7)
@@ -75,35 +76,35 @@ N_REASON = 5
 
 
 @numba.njit(cache=True)
-def apply_blq_rule(t, v, blq, lloq, rule, keep_t, keep_c):  # pragma: no cover
-    """Write the samples entering the analysis; returns how many were kept."""
-    n = t.shape[0]
-    first, last = -1, -1
+def _blq_actions(v, blq, options):  # pragma: no cover - compiled
+    """(first, last) index bounds: BLQ samples before ``first`` use the first action, after
+    ``last`` the last one, between them the middle one."""
+    n = blq.shape[0]
+    first, last, peak = n, -1, -1
     for i in range(n):
         if not blq[i]:
-            if first < 0:
-                first = i
+            first = min(first, i)
             last = i
+            if peak < 0 or v[i] > v[peak]:
+                peak = i
+    if options[O_BLQ_BY_TMAX] > 0:  # before / after Tmax: nothing is "middle"
+        return (peak, peak) if peak >= 0 else (n, n)
+    return first, last
+
+
+@numba.njit(cache=True)
+def apply_blq_rule(t, v, blq, lloq, options, keep_t, keep_c):  # pragma: no cover
+    """Write the samples entering the analysis; returns how many were kept."""
+    first, last = _blq_actions(v, blq, options)
     m = 0
-    trailing_seen = False
-    for i in range(n):
-        if not blq[i]:
-            value = v[i]
-        elif rule == BLQ_DROP:
-            continue
-        elif rule == BLQ_ZERO:
-            value = 0.0
-        elif rule == BLQ_HALF_LLOQ:
-            value = 0.5 * lloq[i]
-        elif first < 0 or i < first:  # positional, leading (or all) BLQ
-            value = 0.0
-        elif i < last:  # positional, embedded
-            continue
-        elif not trailing_seen:  # positional, first trailing
-            trailing_seen = True
-            value = 0.0
-        else:
-            continue
+    for i in range(t.shape[0]):
+        value = v[i]
+        if blq[i]:
+            slot = O_BLQ_FIRST if i < first else (O_BLQ_LAST if i > last else O_BLQ_MIDDLE)
+            action = int(options[slot])
+            if action == BLQ_DROP:
+                continue
+            value = 0.5 * lloq[i] if action == BLQ_HALF_LLOQ else 0.0
         keep_t[m] = t[i]
         keep_c[m] = value
         m += 1
@@ -111,10 +112,10 @@ def apply_blq_rule(t, v, blq, lloq, rule, keep_t, keep_c):  # pragma: no cover
 
 
 @numba.njit(cache=True)
-def process(t, v, blq, lloq, rule, impute, predose, keep_t, keep_c):  # pragma: no cover
+def process(t, v, blq, lloq, options, impute, predose, keep_t, keep_c):  # pragma: no cover
     """BLQ rule then the day-0 imputation into ``keep_*`` (length n + 1); returns the
     (first, count) slice of the processed profile."""
-    m = apply_blq_rule(t, v, blq, lloq, rule, keep_t[1:], keep_c[1:])
+    m = apply_blq_rule(t, v, blq, lloq, options, keep_t[1:], keep_c[1:])
     has_day0 = m > 0 and keep_t[1] == 0.0
     if impute == IMPUTE_CONC0 and has_day0:
         keep_c[1] = 0.0
@@ -354,7 +355,7 @@ def profile(t, v, blq, lloq, thr, lz_mode, info, options, grids, out, reasons, e
     if not _peak(t, v, blq, out):
         reasons[R_PEAK] = ALL_BLQ
     keep_t, keep_c = np.empty(n + 1), np.empty(n + 1)
-    first, m = process(t, v, blq, lloq, int(options[O_BLQ]), int(options[O_IMPUTE]), info[1],
+    first, m = process(t, v, blq, lloq, options, int(options[O_IMPUTE]), info[1],
                        keep_t, keep_c)  # fmt: skip
     pt, pc = keep_t[first : first + m], keep_c[first : first + m]
     method = int(options[O_METHOD])

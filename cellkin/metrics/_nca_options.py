@@ -23,6 +23,11 @@ __all__ = ["PKNCA_CONVENTIONS", "NCAOptions"]
 
 AUC_METHODS = ("linear", "linup-logdown", "log")
 BLQ_RULES = ("positional", "zero", "lloq/2", "drop")
+BLQ_ACTIONS = ("zero", "drop", "lloq/2")  # the kernel's action codes, in this order
+#: Each named rule as actions on leading, embedded and trailing BLQ samples.
+BLQ_POSITIONS = {"positional": ("zero", "drop", "zero"), "zero": ("zero",) * 3,
+                 "lloq/2": ("lloq/2",) * 3, "drop": ("drop",) * 3}  # fmt: skip
+_BLQ_KEYS = (("first", "middle", "last"), ("before_tmax", "after_tmax"))
 INTERVAL_AUC = ("observed", "all", "last", "inf_obs", "inf_pred")
 IMPUTE_START = ("zero_if_missing", "start_conc0", "start_predose", "none")
 TBB_METHODS = ("observed", "interpolated")
@@ -41,6 +46,36 @@ def _choice(value: Any, options: Sequence[str], name: str) -> None:
     if not isinstance(value, str) or value not in options:
         extra = ' ("m1" is now called "drop")' if name == "blq" and value == "m1" else ""
         raise OptionError(f"`{name}` must be one of {list(options)}, got {value!r}{extra}")
+
+
+def _blq(value: Any) -> str | dict[str, str]:
+    """Validate `blq`: a rule name, or one action per position (PKNCA's conc.blq list)."""
+    if not isinstance(value, Mapping):
+        _choice(value, BLQ_RULES, "blq")
+        return value
+    keys = tuple(value)
+    family = next((f for f in _BLQ_KEYS if sorted(keys) == sorted(f)), None)
+    if family is None:
+        raise OptionError(
+            f"`blq` as a mapping needs the keys {list(_BLQ_KEYS[0])} or {list(_BLQ_KEYS[1])}, "
+            f"got {list(keys)}"
+        )
+    for key in family:
+        _choice(value[key], BLQ_ACTIONS, f"blq[{key!r}]")
+    return {key: value[key] for key in family}
+
+
+def blq_actions(blq: str | Mapping[str, str]) -> tuple[int, int, int, int]:
+    """(first, middle, last, by Tmax) action codes of a validated `blq`."""
+    if isinstance(blq, str):
+        first, middle, last = BLQ_POSITIONS[blq]
+        by_tmax = 0
+    elif "first" in blq:
+        first, middle, last, by_tmax = blq["first"], blq["middle"], blq["last"], 0
+    else:
+        first, middle, last, by_tmax = blq["before_tmax"], "drop", blq["after_tmax"], 1
+    return (BLQ_ACTIONS.index(first), BLQ_ACTIONS.index(middle), BLQ_ACTIONS.index(last),
+            by_tmax)  # fmt: skip
 
 
 def _numbers(values: Any, name: str, *, minimum: float = -math.inf) -> tuple[float, ...]:
@@ -97,11 +132,14 @@ class NCAOptions:
         Trapezoid rule. ``linear`` (default) as published CAR-T NCA (Stein 2019 Fig. S1);
         ``linup-logdown`` is PKNCA's default; ``log`` uses the log trapezoid on every segment
         whose two ends are positive and differ. Interpolated levels follow the same rule.
-    blq : {"positional", "zero", "lloq/2", "drop"}
+    blq : {"positional", "zero", "lloq/2", "drop"} or mapping
         Below-LLOQ samples after infusion: ``positional`` (PKNCA's default ``conc.blq``:
         leading BLQ → 0, embedded BLQ dropped, trailing BLQ → 0), all → 0, all → LLOQ/2, all
-        dropped. BLQ samples never set Cmax's time, Clast, Tlast or λz. A missing value is not
-        BLQ (it was dropped when the table was read).
+        dropped; or one action (``"zero"``, ``"drop"``, ``"lloq/2"``) per position, as PKNCA's
+        ``conc.blq`` lists: ``{"first": ..., "middle": ..., "last": ...}`` (leading, embedded,
+        trailing BLQ) or ``{"before_tmax": ..., "after_tmax": ...}``. BLQ samples never set
+        Tmax, Clast, Tlast or λz. A missing value is not BLQ (it was dropped when the table
+        was read).
     interval_auc : {"observed", "all", "last", "inf_obs", "inf_pred"}
         What ``auc_<a>_<b>`` integrates past the data. ``observed`` (default): the
         BLQ-processed profile, interpolated at the interval ends; an interval ending after the
@@ -151,7 +189,7 @@ class NCAOptions:
 
     intervals: tuple[tuple[float, float], ...] = ((0.0, 28.0), (0.0, 84.0))
     auc_method: Literal["linear", "linup-logdown", "log"] = "linear"
-    blq: Literal["positional", "zero", "lloq/2", "drop"] = "positional"
+    blq: Literal["positional", "zero", "lloq/2", "drop"] | Mapping[str, str] = "positional"
     interval_auc: Literal["observed", "all", "last", "inf_obs", "inf_pred"] = "observed"
     impute_start: Literal["zero_if_missing", "start_conc0", "start_predose", "none"] = (
         "zero_if_missing"
@@ -170,7 +208,6 @@ class NCAOptions:
 
     def __post_init__(self) -> None:
         _choice(self.auc_method, AUC_METHODS, "auc_method")
-        _choice(self.blq, BLQ_RULES, "blq")
         _choice(self.interval_auc, INTERVAL_AUC, "interval_auc")
         _choice(self.impute_start, IMPUTE_START, "impute_start")
         _choice(self.tbb_method, TBB_METHODS, "tbb_method")
@@ -193,6 +230,7 @@ class NCAOptions:
                 f"`exclude_column` must be a column name, got {self.exclude_column!r}"
             )
         set_ = object.__setattr__
+        set_(self, "blq", _blq(self.blq))
         set_(self, "intervals", _intervals(self.intervals))
         set_(self, "levels_at", _numbers(self.levels_at, "levels_at", minimum=0.0))
         set_(self, "time_above", _numbers(self.time_above, "time_above", minimum=0.0))

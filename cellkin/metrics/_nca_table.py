@@ -157,7 +157,8 @@ def assemble(
     frame["auc_unit"] = frame["unit"] + "*day"
     frame["lambda_z_unit"] = "1/day"
     frame["auc_method"] = settings["auc_method"]
-    frame["blq"] = settings["blq"]
+    blq = settings["blq"]
+    frame["blq"] = blq if isinstance(blq, str) else ";".join(f"{k}={v}" for k, v in blq.items())
     frame["baseline_method"] = (
         settings["baseline"] if isinstance(settings["baseline"], str) else "fixed"
     )

@@ -466,6 +466,16 @@ def test_dose_normalised_time_above_and_levels_at():
     assert (dn["unit"], dn["pknca"], dn["pptestcd"]) == ("copies/ug/cells/kg", "cmax.dn", "CMAXD")
 
 
+def test_blq_actions_per_position_as_pknca_lists():
+    """HAND's trailing BLQ (day 84) as LLOQ/2 and the leading pre-infusion BLQ untouched:
+    {"first": "zero", "middle": "drop", "last": "lloq/2"} equals blq="lloq/2" here (only a
+    trailing BLQ after infusion) and is labelled in the table."""
+    options = NCAOptions(blq={"first": "zero", "middle": "drop", "last": "lloq/2"})
+    row = nca(HAND, options).iloc[0]
+    assert row["auc_0_84"] == pytest.approx(10564 + (10 + 0.5) / 2 * 28)
+    assert row["blq"] == "first=zero;middle=drop;last=lloq/2"
+
+
 def test_exclusion_column_removes_samples_with_the_reason():
     table = HAND.assign(exclude=["", "", "", "haemolysed", "", "", "", ""])
     row = nca(table).iloc[0]
@@ -523,6 +533,8 @@ def test_options_are_frozen_and_validated():
         {"impute_start": True},
         {"levels_at": [-1]},
         {"predose_max_days": -1},
+        {"blq": {"first": "zero", "last": "zero"}},
+        {"blq": {"before_tmax": "keep", "after_tmax": "zero"}},
     ):
         with pytest.raises(OptionError, match=next(iter(bad))):
             NCAOptions(**bad)

@@ -15,14 +15,15 @@ Data: ``reference/pknca_simulated.csv`` is PKNCA's ``generate.conc(2, 1, 0:24)``
 (``reference/make_pknca_simulated.R``, R 4.2.2); ``reference/theoph.csv`` is R's
 ``datasets::Theoph`` in R's row order.
 
-Closing counts (checked by :func:`test_closing_counts`): 263 cases — 234 pass with
+Closing counts (checked by :func:`test_closing_counts`): 300 cases — 271 pass with
 cellkin's defaults or the PKNCA option the PKNCA test itself sets, 29 differ under a
-documented cellkin default and pass with the named option; 45 PKNCA tests not applicable.
+documented cellkin default and pass with the named option; 44 PKNCA tests not applicable.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from pathlib import Path
@@ -307,7 +308,37 @@ CLEANER_CASES = [
       how="before.tmax = drop, after.tmax = drop", options={"blq": "drop"}),
     C(B, "clean.conc.blq", (0, 1, 2), (1, 0, 2), "auc_all", 1.5,
       how="before.tmax = keep, after.tmax = keep", options=ZERO, differs=KEEP_DIFF),
+    C(B, "clean.conc.blq", (0, 1, 2), (1, 0, 2), "auc_all", 0.75 + 1.25,
+      how="conc.blq = list(first = 0, middle = 0.5, last = 0), LLOQ 1 (fix related to #145)",
+      options={"blq": {"first": "zero", "middle": "lloq/2", "last": "zero"}}, lloq=1.0),
 ]
+
+
+def _kept_levels(keep_first: bool, keep_middle: bool, keep_last: bool) -> list[tuple]:
+    """PKNCA keeps rows (first, TRUE, middle, TRUE, last) of conc (0, 1, 0, 2, 0) at days
+    1..5. cellkin's levels show which: day 1 is 0 if kept, else before the first sample (NA);
+    day 3 is 0 if kept, else (1 + 2)/2 interpolated; day 5 is 0 if kept, else after the last
+    sample (NA)."""
+    return [("c_1", 0.0 if keep_first else NA), ("c_3", 0.0 if keep_middle else 1.5),
+            ("c_5", 0.0 if keep_last else NA)]
+
+
+def _action(keep: bool) -> str:
+    return "zero" if keep else "drop"
+
+
+for _f, _m, _l in itertools.product((True, False), repeat=3):
+    CLEANER_CASES += E(B, "clean.conc.blq", range(1, 6), C5, _kept_levels(_f, _m, _l),
+                       how=f"conc.blq = list(first={_action(_f)}, middle={_action(_m)}, "
+                           f"last={_action(_l)}) ('zero' is PKNCA's 'keep')",
+                       options={**NO_IMPUTE, "blq": {"first": _action(_f),
+                                "middle": _action(_m), "last": _action(_l)}})
+for _b, _a in itertools.product((True, False), repeat=2):
+    CLEANER_CASES += E(B, "clean.conc.blq", range(1, 6), C5, _kept_levels(_b, _b, _a),
+                       how=f"conc.blq = list(before.tmax={_action(_b)}, "
+                           f"after.tmax={_action(_a)}) (Tmax at day 4)",
+                       options={**NO_IMPUTE, "blq": {"before_tmax": _action(_b),
+                                "after_tmax": _action(_a)}})
 
 # ------------------------------------------------------------------------ test-impute.R
 M = "test-impute.R"
