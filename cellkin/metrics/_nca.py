@@ -199,7 +199,8 @@ def nca(
         whose exclusion column (``options.exclude_column``, default ``exclude``) holds text
         are left out, the text being the reason (PKNCA's ``exclude``).
     options : NCAOptions, optional
-        All options (:class:`~cellkin.metrics.NCAOptions`; defaults when omitted).
+        All options (:class:`~cellkin.metrics.NCAOptions`; defaults when omitted;
+        ``NCAOptions.pknca()`` gives PKNCA's ``pk.nca`` defaults).
     intervals, auc_method, blq, baseline, tbb_method : optional
         The five options most often changed, as keywords; each replaces the same field of
         `options` (so ``nca(k, auc_method="linup-logdown")`` works without building

@@ -1,8 +1,8 @@
 """The options of :func:`cellkin.metrics.nca`, in one frozen dataclass (private module).
 
 Every convention where cellkin's default differs from PKNCA's has a named value that gives
-PKNCA's behaviour; :data:`PKNCA_CONVENTIONS` lists them (it is also what the conformance suite
-uses, ``tests/metrics/test_nca_pknca.py``).
+PKNCA's behaviour; :meth:`NCAOptions.pknca` sets the defaults PKNCA's ``pk.nca`` uses
+(checked against PKNCA's own tests in ``tests/metrics/test_nca_pknca.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from cellkin.errors import OptionError
 from cellkin.metrics._baseline import check_baseline
 
-__all__ = ["PKNCA_CONVENTIONS", "NCAOptions"]
+__all__ = ["NCAOptions"]
 
 AUC_METHODS = ("linear", "linup-logdown", "log")
 BLQ_RULES = ("positional", "zero", "lloq/2", "drop")
@@ -34,11 +34,10 @@ TBB_METHODS = ("observed", "interpolated")
 
 LevelKey = str | tuple[str, str]
 
-#: Options whose cellkin default differs from PKNCA's, with the value that gives PKNCA's
-#: behaviour (PKNCA 0.11 defaults: ``auc.method = "lin up/log down"``; no imputation; an
-#: interval past the last sample is integrated with the ``aucint.*`` extrapolations).
-PKNCA_CONVENTIONS: Mapping[str, Any] = MappingProxyType(
-    {"auc_method": "linup-logdown", "impute_start": "none", "interval_auc": "all"}
+#: cellkin defaults that differ from ``PKNCA::pk.nca``'s, with PKNCA's value (PKNCA's
+#: ``auc.method = "lin up/log down"``; no imputation unless ``impute`` is given).
+_PKNCA_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"auc_method": "linup-logdown", "impute_start": "none"}
 )
 
 
@@ -237,6 +236,14 @@ class NCAOptions:
         set_(self, "allow_tmax_in_lambda_z", bool(self.allow_tmax_in_lambda_z))
         set_(self, "lambda_z_include", _points(self.lambda_z_include, "lambda_z_include"))
         set_(self, "lambda_z_exclude", _points(self.lambda_z_exclude, "lambda_z_exclude"))
+
+    @classmethod
+    def pknca(cls, **changes: Any) -> NCAOptions:
+        """Options with ``PKNCA::pk.nca``'s defaults where cellkin's differ
+        (``auc_method="linup-logdown"``, ``impute_start="none"``), then `changes`.
+        Past the last sample PKNCA reports no interval AUC unless an ``aucint.*`` parameter
+        is requested; choose it with ``interval_auc``."""
+        return cls(**{**_PKNCA_DEFAULTS, **changes})
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain Python values (for provenance records)."""

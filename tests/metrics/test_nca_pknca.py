@@ -564,6 +564,11 @@ def test_excluded_sample_changes_cmax_as_pknca():
     assert result.loc["1", "cmax"] != plain.loc["1", "cmax"]
 
 
+def test_pknca_defaults_are_one_call_away():
+    assert NCAOptions.pknca() == NCAOptions(**PKNCA)
+    assert NCAOptions.pknca(blq="zero").blq == "zero"
+
+
 def test_manual_selection_differs_from_automatic():
     """test-half.life.R "half-life manual point selection": manual ≠ automatic."""
     table = _table(range(6), MANUAL, 1e-9)
