@@ -65,6 +65,7 @@ from cellkin.errors import DataError
 
 __all__ = [
     "KNOWN_UNITS",
+    "MISSING_REASON",
     "read_adverse_events",
     "read_kinetics",
     "read_lesions",
