@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 import cellkin
+from cellkin._version import __version__
 from cellkin.metrics import nca
 from cellkin.simulate import sample_trial, virtual_population
 
@@ -69,7 +70,7 @@ def run_pynca(kinetics: pd.DataFrame) -> pd.DataFrame:
 def compare_with_pynca(subset: pd.DataFrame, reference: pd.DataFrame) -> dict[str, float]:
     """Largest relative difference from pynca per metric, where the definitions agree."""
     # BLQ as zero everywhere is what pynca does with the zeros it is given.
-    mine = nca(subset, blq_rule="zero").set_index("subject")
+    mine = nca(subset, blq="zero").set_index("subject")
     # pynca keeps windows with λz <= 0 (a rising tail); PKNCA and cellkin require λz > 0,
     # so λz is compared where pynca's is positive and the other subjects are counted.
     comparable = reference["Lambda_z"] > 0
@@ -139,7 +140,7 @@ def main() -> None:
     print(f"# NCA benchmark ({'smoke' if args.smoke else 'full'})\n")
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"python {platform.python_version()}; cellkin {cellkin.__version__}; "
+        f"python {platform.python_version()}; cellkin {__version__}; "
         f"numpy {np.__version__}; pandas {pd.__version__}"
     )
     print(f"first call (compile or cache load): {warm_up:.2f} s\n")

@@ -38,7 +38,9 @@ TIMES = (0.0, 3.0, 7.0, 14.0, 28.0)
 def kinetics_frame() -> pd.DataFrame:
     """20 samples: 2 subjects x (qpcr, flow) x 5 times; row 17 is S02/flow/day 3.
 
-    The last qPCR sample of S01 (row 5) is below its LLOQ of 10 copies/ug and has no value.
+    The last qPCR sample of S01 (row 5) is below its LLOQ of 10 copies/ug and has no value;
+    its `blq` cell says so (a missing value without a BLQ flag is missing, not BLQ); the other
+    `blq` cells are empty (derived from value < lloq).
     """
     rows = []
     for number, subject in enumerate(("S01", "S02"), start=1):
@@ -51,6 +53,8 @@ def kinetics_frame() -> pd.DataFrame:
                 rows.append((subject, time, value, assay, unit, lloq))
     frame = pd.DataFrame(rows, columns=CANONICAL[:-1])
     frame.loc[4, "value"] = np.nan
+    frame["blq"] = pd.Series([None] * len(frame), dtype=object)
+    frame.loc[4, "blq"] = True
     return frame
 
 
@@ -196,7 +200,9 @@ def test_empty_blq_cells_are_derived():
     frame = kinetics_frame()
     frame["blq"] = [None] * 20
     frame.loc[0, "blq"] = "N"
-    assert read_kinetics(frame)["blq"].sum() == 1
+    frame.loc[2, "value"] = 3.0  # below the LLOQ of 10, no flag: BLQ
+    kin = read_kinetics(frame)  # row 5 (no value, no flag) is missing, not BLQ
+    assert kin["blq"].sum() == 1 and len(kin) == 19
 
 
 def test_optional_and_extra_columns_are_kept_in_order():
@@ -553,16 +559,6 @@ def test_04_negative_value(tmp_path):
         DataError, match=r"kinetics\.csv: column `value` has 1 value below 0, at row 3: -12\.5"
     ):
         read_kinetics(path)
-
-
-def test_05_missing_value_not_flagged_blq(tmp_path):
-    frame = kinetics_frame().assign(blq=False)
-    with pytest.raises(
-        DataError,
-        match=r"kinetics\.csv: column `value` has 1 missing value not flagged BLQ, at row 5.*"
-        r"set the BLQ flag",
-    ):
-        read_kinetics(write_csv(tmp_path, frame))
 
 
 @pytest.mark.parametrize(

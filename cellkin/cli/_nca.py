@@ -11,7 +11,7 @@ from cellkin.cli._output import write_table
 from cellkin.datasets import load_example
 from cellkin.errors import OptionError
 from cellkin.io import read_kinetics, read_subjects
-from cellkin.metrics import nca, summarize
+from cellkin.metrics import nca, nca_long, summarize
 
 __all__ = ["EXAMPLES", "add_parser", "parse_intervals", "run"]
 
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     }
     table = nca(kinetics, **options)
     if args.output:
-        # The long form from the same options; cellkin.metrics.nca_long(table) once public.
-        output = nca(kinetics, **options, long=True) if args.long else table
+        output = nca_long(table) if args.long else table
         write_table(output, Path(args.output))
         print(f"wrote {len(output)} rows to {args.output}")
     by = "dose_level" if subjects is not None and "dose_level" in subjects else None

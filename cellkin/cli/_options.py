@@ -74,7 +74,7 @@ def add_nca_options(parser: argparse.ArgumentParser) -> None:
 
 def nca_keywords(args: argparse.Namespace) -> dict[str, Any]:
     """The keywords of :func:`cellkin.nca` set by :func:`add_nca_options`."""
-    return {"auc_method": args.auc_method, "blq_rule": args.blq_rule, "baseline": args.baseline}
+    return {"auc_method": args.auc_method, "blq": args.blq_rule, "baseline": args.baseline}
 
 
 def add_fit_options(parser: argparse.ArgumentParser) -> None:

@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
         title=args.title,
         command=" ".join(["cellkin", *args.argv]),
         model=args.model,
-        **nca_keywords(args),
+        **{
+            ("nca_blq" if key == "blq" else key): value for key, value in nca_keywords(args).items()
+        },
         fit_blq=args.blq,
         error=args.error,
         n_starts=args.starts,

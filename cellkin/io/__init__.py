@@ -37,7 +37,12 @@ from __future__ import annotations
 
 from cellkin.io._clinical import read_adverse_events, read_lesions, read_subjects
 from cellkin.io._conventions import KINETICS_COLUMNS
-from cellkin.io._kinetics import kinetics_summary, read_kinetics, read_kinetics_with_exclusions
+from cellkin.io._kinetics import (
+    MISSING_REASON,
+    kinetics_summary,
+    read_kinetics,
+    read_kinetics_with_exclusions,
+)
 from cellkin.io._nonmem import write_nonmem
 from cellkin.io._recognition import STUDY_TABLES, identify_table
 from cellkin.io._source import sha256
@@ -46,6 +51,7 @@ from cellkin.io._units import KNOWN_UNITS
 __all__ = [
     "KINETICS_COLUMNS",
     "KNOWN_UNITS",
+    "MISSING_REASON",
     "STUDY_TABLES",
     "identify_table",
     "kinetics_summary",

@@ -26,7 +26,13 @@ from cellkin.io._conventions import KINETICS_COLUMNS, assay_codes, plan_columns
 from cellkin.io._samples import read_events, read_samples, read_subject_ids, read_time
 from cellkin.io._source import read_source
 
-__all__ = ["kinetics_summary", "read_kinetics", "read_kinetics_with_exclusions"]
+__all__ = ["MISSING_REASON", "kinetics_summary", "read_kinetics", "read_kinetics_with_exclusions"]
+
+#: Exclusion reason of a sample row with neither a value nor a BLQ flag (DESIGN §5.1).
+MISSING_REASON = (
+    "missing value, not flagged BLQ: read as not sampled or sample lost (set the BLQ flag if "
+    "the sample was below the LLOQ)"
+)
 
 Source = str | os.PathLike[str] | pd.DataFrame
 
@@ -93,10 +99,13 @@ def read_kinetics(
 
     Notes
     -----
-    ``blq`` is derived as ``value < lloq`` or value missing when no flag is given (or a flag is
-    empty). A given flag must agree: BLQ rows need ``value < lloq`` or no value; other rows
-    need ``value >= lloq``. In NONMEM tables ``CENS=1`` (or ``BLQ=1``) rows hold the LLOQ in DV
-    (M3 convention), so their value is NaN; MDV=1 rows are samples only when flagged BLQ.
+    ``blq`` is derived as ``value < lloq`` when no flag is given (or a flag is empty). A
+    **missing value is not BLQ**: a row with no value and no BLQ flag is read as not sampled
+    (or sample lost) and moved to the exclusions table (reason :data:`MISSING_REASON`); only an
+    explicit BLQ flag makes an empty value BLQ. A given flag must agree: BLQ rows need
+    ``value < lloq`` or no value; other rows need ``value >= lloq``. In NONMEM tables
+    ``CENS=1`` (or ``BLQ=1``) rows hold the LLOQ in DV (M3 convention), so their value is
+    NaN; MDV=1 rows are samples only when flagged BLQ.
     NONMEM ``TIME`` is read as days unless ``time_unit`` says otherwise; CDISC times need a
     unit (an ``AFRLTU``/``RRLTU`` column or ``time_unit``). NONMEM assays come from ``ASSAY``,
     or from ``DVID``/``CMT`` names, numeric codes needing ``mapping={"cmt": {...}}``; with a
@@ -127,8 +136,9 @@ def read_kinetics_with_exclusions(
     exclusions : pandas.DataFrame
         ``source_row`` (1-based data row), ``subject``, ``time`` (days) and ``reason`` of
         every input row that is not in `kinetics` (dose and other event records, MDV=1 rows,
-        identical duplicate samples, samples before `exclude_before`), in input order. Empty,
-        with these columns, when nothing was excluded.
+        missing values not flagged BLQ, identical duplicate samples, samples before
+        `exclude_before`), in input order. Empty, with these columns, when nothing was
+        excluded.
 
     Raises
     ------
@@ -171,8 +181,11 @@ def _read_kinetics(
     keys = ["subject", "assay", *(["tissue"] if "tissue" in kin else [])]
     check_units(ctx, kin, keys)
     events = pd.DataFrame({"subject": subject, "time": time})[event]
+    missing = kin["value"].isna() & ~kin["blq"]
+    kin, lost = kin.loc[~missing], kin.loc[missing]
     copies = check_duplicates(ctx, kin, keys)
-    excluded = [exclusions_frame(events, list(reason[event])), copies]
+    excluded = [exclusions_frame(events, list(reason[event])), copies,
+                exclusions_frame(lost, [MISSING_REASON] * len(lost))]  # fmt: skip
     kin = kin.drop(index=copies["source_row"])
     if cutoff is not None:
         early = kin["time"] < cutoff

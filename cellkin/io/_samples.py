@@ -263,7 +263,7 @@ def _read_levels(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.
     raw, name = _column_or_option(ctx, frame, plan, "lloq", assay)
     lloq = to_float(ctx, raw, name, fix=_LLOQ_FIX, required=True, minimum=0)
     below = value < lloq
-    blq = flag.fillna(value.isna() | below).astype(bool)
+    blq = flag.fillna(below).astype(bool)  # no value and no flag: missing, not BLQ (DESIGN 5.1)
     flag_name = plan.name("blq") if "blq" in plan.cols else "`blq`"
     shown = pair(value, lloq, ("value", "lloq"))
     if plan.convention == "nonmem":
@@ -277,14 +277,6 @@ def _read_levels(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.
             fix,
         )
         value = value.mask(blq)
-    check_rows(
-        ctx,
-        value.isna() & ~blq,
-        value,
-        plan.name("value"),
-        "missing value{s} not flagged BLQ",
-        "Enter the value, or set the BLQ flag to True if the sample was below the LLOQ.",
-    )
     fix = "Correct the flag, the value or the LLOQ so that BLQ means value < LLOQ."
     check_rows(
         ctx,

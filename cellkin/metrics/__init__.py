@@ -8,19 +8,23 @@ from cellkin.metrics._exposure_by_outcome import ExposureByOutcomeResult, exposu
 from cellkin.metrics._exposure_response import ExposureResponseResult, exposure_response
 from cellkin.metrics._exposure_survival import ExposureSurvivalResult, exposure_survival
 from cellkin.metrics._model import model_metrics
-from cellkin.metrics.nca import nca
-from cellkin.metrics.summary import summarize
+from cellkin.metrics._nca import nca, nca_long, nca_parameters
+from cellkin.metrics._nca_options import NCAOptions
+from cellkin.metrics._summary import summarize
 
 __all__ = [
     "DoseExposureResult",
     "ExposureByOutcomeResult",
     "ExposureResponseResult",
     "ExposureSurvivalResult",
+    "NCAOptions",
     "dose_exposure",
     "exposure_by_outcome",
     "exposure_response",
     "exposure_survival",
     "model_metrics",
     "nca",
+    "nca_long",
+    "nca_parameters",
     "summarize",
 ]

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from cellkin.errors import OptionError
-from cellkin.metrics._names import interval_name
+from cellkin.metrics._baseline import profile_baseline, threshold
+from cellkin.metrics._nca_parameters import interval_name
 from cellkin.models.capabilities import METRIC_NAMES, call_metrics, metrics_address
 
 if TYPE_CHECKING:
@@ -90,23 +91,16 @@ def _metric_names(intervals: np.ndarray) -> list[str]:
 
 
 def _threshold(result: FitResult, assay: str, baseline: str | float) -> tuple[float, float]:
-    """(baseline, threshold) for one assay, as in :func:`cellkin.metrics.nca`."""
+    """(baseline, threshold) for one assay: the rule of :func:`cellkin.metrics.nca`
+    (:mod:`cellkin.metrics._baseline`), the LLOQ being the median post-infusion one."""
     data = result.data
     mine = data["assay"].to_numpy() == assay
     time = data["time"].to_numpy(dtype=float)[mine]
     lloq = float(np.median(data["lloq"].to_numpy(dtype=float)[mine][time >= 0]))
-    if not isinstance(baseline, str):
-        return float(baseline), max(float(baseline), lloq)
-    pre = np.flatnonzero(time < 0)
-    pre = pre[np.argsort(time[pre], kind="stable")]
-    blq = data["blq"].to_numpy(dtype=bool)[mine][pre]
-    value = data["value"].to_numpy(dtype=float)[mine][pre]
-    level = np.nan
-    if baseline == "lloq" and pre.size and not blq[-1]:
-        level = float(value[-1])
-    elif baseline == "max_pre_infusion" and (~blq).any():
-        level = float(value[~blq].max())
-    return level, lloq if np.isnan(level) else max(level, lloq)
+    value = data["value"].to_numpy(dtype=float)[mine]
+    blq = data["blq"].to_numpy(dtype=bool)[mine]
+    level = profile_baseline(time, value, blq, baseline)
+    return level, float(threshold(level, lloq))
 
 
 def _percentile_limits(values: np.ndarray, tail: float) -> np.ndarray:

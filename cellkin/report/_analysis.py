@@ -278,7 +278,7 @@ def analyse_study(
     *,
     model: str = "stein2019",
     auc_method: str = "linear",
-    blq_rule: str = "positional",
+    nca_blq: str = "positional",
     baseline: str = "lloq",
     fit_blq: str = "m3",
     error: str = "log-additive",
@@ -298,7 +298,7 @@ def analyse_study(
         :func:`~cellkin.report.load_example_inputs`.
     model : str, default "stein2019"
         Registered model fitted to every subject (``cellkin.models.available()``).
-    auc_method, blq_rule, baseline
+    auc_method, nca_blq, baseline
         NCA options (:func:`cellkin.nca`): trapezoid rule, BLQ handling, baseline definition
         of the time back to baseline.
     fit_blq, error, n_starts, seed
@@ -317,7 +317,7 @@ def analyse_study(
     """
     options = {
         "model": model,
-        "nca": {"auc_method": auc_method, "blq_rule": blq_rule, "baseline": baseline,
+        "nca": {"auc_method": auc_method, "blq": nca_blq, "baseline": baseline,
                 "intervals": [(0.0, 28.0), (0.0, 84.0)]},
         "fit": {"blq": fit_blq, "error": error, "n_starts": n_starts, "seed": seed},
         "landmark_months": list(LANDMARK_MONTHS),

@@ -222,7 +222,7 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
     fit_options = options["fit"]
     methods = [
         f"Observed metrics by non-compartmental analysis with PKNCA conventions: "
-        f"{nca_options['auc_method']} trapezoid, BLQ rule '{nca_options['blq_rule']}', "
+        f"{nca_options['auc_method']} trapezoid, BLQ rule '{nca_options['blq']}', "
         f"baseline '{nca_options['baseline']}', AUC intervals "
         + ", ".join(f"{a:g}–{b:g} d" for a, b in nca_options["intervals"])
         + ".",

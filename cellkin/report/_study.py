@@ -105,7 +105,7 @@ def study_report(
         Resolution of the embedded figures.
     **options
         Passed to :func:`~cellkin.report.analyse_study` (``model``, ``auc_method``,
-        ``blq_rule``, ``baseline``, ``fit_blq``, ``error``, ``n_starts``, ``seed``,
+        ``nca_blq``, ``baseline``, ``fit_blq``, ``error``, ``n_starts``, ``seed``,
         ``n_jobs``, ``executor``, ``progress``).
 
     Returns

@@ -354,7 +354,9 @@ def test_example_study_counts_the_non_expanders(study):
     assert table.loc["cmax", "n"] == 25 and table.loc["cmax", "n_excluded"] == 2
     cmax_out = result.exclusions[result.exclusions["exposure"] == "cmax"]
     assert set(cmax_out["subject"]) == {"KD025-105", "KD025-118"}  # all samples BLQ
-    assert (cmax_out["exclude_reason"] == "no quantifiable sample after infusion").all()
+    # Non-expanders have Cmax = 0 since #16 (PKNCA); a log-scale analysis cannot use 0.
+    reason = "non-positive or infinite value 0 (log scale needs > 0)"
+    assert (cmax_out["exclude_reason"] == reason).all()
     # AUC0–28 also needs follow-up to day 28: 4 subjects stopped sampling before it.
     assert table.loc["auc_0_28", "n"] + table.loc["auc_0_28", "n_excluded"] == 27
     assert {"KD025-105", "KD025-118"} <= set(result.exclusions["subject"])

@@ -89,3 +89,30 @@ def test_empty_metrics_table_gives_an_empty_summary_with_the_columns():
     result = summarize(empty, by=None)
     assert result.empty
     assert {"assay", "metric", "unit", "n", "geo_mean", "median", "n_missing"} <= set(result)
+
+
+def test_non_expanders_are_counted_with_zero_exposure():
+    """Two all-BLQ (non-expander) profiles have Cmax = AUC = 0: they count in n, pull the
+    median down, make the geometric mean 0 (PKNCA's geomean) and the geometric CV undefined."""
+    from cellkin.metrics import nca
+
+    blq = [True, True, True]
+    kinetics = pd.DataFrame(
+        {
+            "subject": ["A"] * 3 + ["B"] * 3 + ["C"] * 3,
+            "time": [1.0, 7.0, 28.0] * 3,
+            "value": [10.0, 1000.0, 100.0] + [np.nan] * 6,
+            "assay": "qpcr",
+            "unit": "copies/ug",
+            "lloq": 5.0,
+            "blq": [False] * 3 + blq + blq,
+        }
+    )
+    table = nca(kinetics)
+    assert table["cmax"].tolist() == [1000.0, 0.0, 0.0]
+    assert table.loc[1, "auc_0_28"] == 0.0 and table.loc[1, "clast"] == 0.0
+    summary = summarize(table, by=None, metrics=["cmax", "auc_0_28"]).set_index("metric")
+    cmax = summary.loc["cmax"]
+    assert (cmax["n"], cmax["n_zero"], cmax["n_missing"]) == (3, 2, 0)
+    assert cmax["median"] == 0.0 and cmax["mean"] == pytest.approx(1000 / 3)
+    assert cmax["geo_mean"] == 0.0 and np.isnan(cmax["geo_cv_pct"])

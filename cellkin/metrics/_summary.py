@@ -1,4 +1,10 @@
-"""Study-level summaries of exposure metrics, as a clinical pharmacology report shows them."""
+"""Study-level summaries of exposure metrics, as a clinical pharmacology report shows them.
+
+Non-expanders (profiles with no quantifiable sample) are results, not missing values: their
+Cmax, Clast and AUCs are 0 (:func:`cellkin.metrics.nca`), they count in ``n`` and in the
+arithmetic statistics, and a zero makes the geometric mean 0 with the geometric CV undefined,
+as PKNCA's ``geomean``/``geocv`` (``n_zero`` says how many).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,9 @@ __all__ = ["summarize"]
 
 #: Metrics summarised by median and range only (times), not by geometric statistics.
 TIME_METRICS = ("tmax", "tlast", "time_back_to_baseline", "lambda_z_time_first",
-                "lambda_z_time_last")  # fmt: skip
+                "lambda_z_time_last", "time_above_lloq")  # fmt: skip
 _DEFAULT_METRICS = ("cmax", "tmax", "clast", "tlast", "auc_last", "half_life", "auc_inf",
-                    "time_back_to_baseline")  # fmt: skip
+                    "time_above_lloq", "time_back_to_baseline")  # fmt: skip
 
 
 def _describe(values: pd.Series, geometric: bool) -> dict[str, float]:
@@ -31,13 +37,16 @@ def _describe(values: pd.Series, geometric: bool) -> dict[str, float]:
         "max": np.max(finite) if finite.size else np.nan,
         "geo_mean": np.nan,
         "geo_cv_pct": np.nan,
+        "n_zero": float(np.count_nonzero(finite == 0)),
     }
-    positive = finite[finite > 0]
-    if geometric and positive.size == finite.size and finite.size:
-        logs = np.log(positive)
-        row["geo_mean"] = float(stats.gmean(positive))
-        if logs.size > 1:
-            row["geo_cv_pct"] = 100.0 * float(np.sqrt(np.expm1(np.var(logs, ddof=1))))
+    if not geometric or not finite.size or (finite < 0).any():
+        return row
+    if row["n_zero"]:
+        row["geo_mean"] = 0.0  # PKNCA geomean: any zero gives 0; geocv is undefined
+        return row
+    row["geo_mean"] = float(stats.gmean(finite))
+    if finite.size > 1:
+        row["geo_cv_pct"] = 100.0 * float(np.sqrt(np.expm1(np.var(np.log(finite), ddof=1))))
     return row
 
 
@@ -50,12 +59,14 @@ def summarize(
 ) -> pd.DataFrame:
     r"""Summarise exposure metrics by group (and assay).
 
-    For each group × assay × metric: ``n`` (subjects with a value), ``geo_mean`` and
-    ``geo_cv_pct`` (:math:`100\sqrt{e^{s^2}-1}`, :math:`s` the SD of the logs; only when all
-    values are positive, and never for times), ``mean``, ``sd``, ``median``, ``min``,
-    ``max``, and ``n_missing`` (subjects whose value could not be computed). Times (Tmax,
-    Tlast, time back to baseline) are summarised by median and range, following PKNCA's
-    summary conventions.
+    For each group × assay × metric: ``n`` (subjects with a value, non-expanders' zeros
+    included), ``geo_mean`` and ``geo_cv_pct`` (:math:`100\sqrt{e^{s^2}-1}`, :math:`s` the
+    SD of the logs; never for times; with a zero value the geometric mean is 0 and the CV
+    undefined, as PKNCA), ``mean``, ``sd``, ``median``, ``min``, ``max``, ``n_zero`` and
+    ``n_missing`` (subjects whose value could not be computed). Times (Tmax, Tlast, time
+    above the LLOQ, time back to baseline) are summarised by median and range, following
+    PKNCA's summary conventions. (The time back to baseline is a time-to-event quantity; its
+    Kaplan–Meier summary is not part of this table.)
 
     Parameters
     ----------
@@ -104,6 +115,7 @@ def summarize(
             row["unit"] = _metric_unit(part, metric)
             row.update(_describe(part[metric], geometric=metric not in TIME_METRICS))
             row["n_missing"] = int(part[metric].isna().sum())
+            row["n_zero"] = int(row["n_zero"])
             rows.append(row)
     if not rows:  # an empty metrics table summarises to an empty table with the same columns
         columns = [*keys, "metric", "unit", *_describe(pd.Series(dtype=float), True), "n_missing"]
