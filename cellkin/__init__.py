@@ -30,6 +30,7 @@ from cellkin.io import (
     write_nonmem,
 )
 from cellkin.metrics import exposure_response, nca
+from cellkin.population import PopulationFit, fit_population
 
 __all__ = [
     "BLQWarning",
@@ -45,11 +46,13 @@ __all__ = [
     "IdentifiabilityWarning",
     "ModelError",
     "OptionError",
+    "PopulationFit",
     "__version__",
     "compare_models",
     "exposure_response",
     "fit",
     "fit_all",
+    "fit_population",
     "load_example",
     "models",
     "nca",

@@ -9,6 +9,8 @@ standard errors by the delta method (``SE_θ = |dθ/dφ|·SE_φ``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.special import expit, logit
 
@@ -62,3 +64,12 @@ class Transform:
         out[..., self._log] = theta[..., self._log]
         out[..., self._logit] = theta[..., self._logit] * (1 - theta[..., self._logit])
         return out
+
+    def subset(self, indices: Sequence[int]) -> Transform:
+        """The transform of the parameters at ``indices`` only."""
+        index = np.atleast_1d(np.asarray(indices, dtype=int))
+        return Transform(
+            tuple(self.scales[i] for i in index),
+            None if self._lower is None else self._lower[index],
+            None if self._upper is None else self._upper[index],
+        )
