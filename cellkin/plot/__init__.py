@@ -5,7 +5,10 @@ Kinetics and fits
     :func:`individual_fit` — one subject's fit (what ``FitResult.plot`` draws);
     :func:`individual_fits` — a grid of every subject's fit;
     :func:`observed_vs_predicted`, :func:`residuals` — goodness-of-fit diagnostics;
-    :func:`vpc` — a two-stage visual predictive check.
+    :func:`vpc` — a two-stage visual predictive check (the prediction-corrected VPC of a
+    population fit when given one);
+    :func:`population` — goodness of fit, NPDE, pcVPC and SAEM trajectories of a population
+    fit (what ``PopulationFit.plot`` draws).
 Metrics
     :func:`metric_agreement` — model-based against observed (NCA) metric, per subject.
 Exposure (the results of :mod:`cellkin.metrics`)
@@ -34,7 +37,7 @@ The result objects draw themselves through these functions: ``FitResult.plot`` �
 :func:`individual_fit`, ``KaplanMeierResult.plot`` and ``ExposureSurvivalResult.plot`` →
 :func:`kaplan_meier`, ``ExposureResponseResult.plot`` → :func:`exposure_response`,
 ``ExposureByOutcomeResult.plot`` → :func:`exposure_by_outcome`, ``DoseExposureResult.plot`` →
-:func:`dose_exposure`.
+:func:`dose_exposure`, ``PopulationFit.plot`` → :func:`population`.
 
 Examples
 --------
@@ -57,6 +60,7 @@ from cellkin.plot._diagnostics import observed_vs_predicted, residuals
 from cellkin.plot._exposure import dose_exposure, exposure_by_outcome, exposure_response
 from cellkin.plot._fits import individual_fit, individual_fits
 from cellkin.plot._outcomes import kaplan_meier, spider, swimmer, waterfall
+from cellkin.plot._population import population
 from cellkin.plot._profiles import spaghetti
 from cellkin.plot._vpc import vpc
 
@@ -69,6 +73,7 @@ __all__ = [
     "kaplan_meier",
     "metric_agreement",
     "observed_vs_predicted",
+    "population",
     "residuals",
     "spaghetti",
     "spider",

@@ -15,6 +15,8 @@ from cellkin.models.transforms import Transform
 from cellkin.plot._axes import axes
 from cellkin.plot._common import DAYS, assay_rows
 from cellkin.plot._fits import converged_fits, fit_map
+from cellkin.plot._population import population
+from cellkin.population import PopulationFit
 
 __all__ = ["vpc"]
 
@@ -90,7 +92,12 @@ def vpc(
     times: Sequence[float] | None = None,
     ax: Any = None,
 ) -> Any:
-    """Visual predictive check from the population of fitted individual estimates.
+    """Visual predictive check: a two-stage one from individual fits, or the prediction-corrected
+    VPC of a population fit.
+
+    Given a :class:`~cellkin.population.PopulationFit`, draws its prediction-corrected VPC
+    (:func:`population` with ``kind="vpc"``; ``kinetics``, ``n_draws``, ``quantiles``,
+    ``seed`` and ``times`` are not used: the fit simulated its replicates). Otherwise:
 
     A simple **two-stage** VPC, not an NLME one: the population distribution is estimated
     from the converged individual fits rather than fitted as a mixed-effects model, so it
@@ -149,6 +156,9 @@ def vpc(
         Simulated quantile lines carry the labels ``"simulated <q>%"``, observed ones
         ``"observed <q>%"`` (q in percent, ``:g`` format).
     """
+    if isinstance(fits, PopulationFit):
+        chosen = assay if assay in fits.data.assays else None
+        return population(fits, kind="vpc", assay=chosen, ax=ax)
     q = np.asarray(quantiles, dtype=float)
     if q.ndim != 1 or not q.size or not ((q > 0) & (q < 1)).all() or (np.diff(q) <= 0).any():
         raise OptionError(f"`quantiles` must be increasing values in (0, 1), got {quantiles!r}")

@@ -16,8 +16,9 @@ r"""Goodness-of-fit of a population model: predictions, residuals, NPDE and the 
   observed and simulated value is multiplied by ``median(pred in its bin)/pred``; per time bin
   the observed 10th, 50th and 90th percentiles are set against the 90% interval of the same
   percentiles over the simulated replicates, and the fraction below the LLOQ against its
-  simulated interval. Bins are the nominal days when the data have them, otherwise up to eight
-  bins of equal counts of the actual times (the table says which).
+  simulated interval. Bins are the nominal days when the data have them, else the sample days
+  when there are at most ten distinct ones, else ten bins of equal counts of the actual times
+  (the table says which).
 """
 
 from __future__ import annotations
@@ -151,15 +152,17 @@ def npde(saem: SAEM, simulated: np.ndarray, rng: np.random.Generator) -> np.ndar
     return out
 
 
-def _bins(samples: pd.DataFrame, max_bins: int = 8) -> tuple[np.ndarray, str]:
+def _bins(samples: pd.DataFrame, max_bins: int = 10) -> tuple[np.ndarray, str]:
     if "nominal_time" in samples and samples["nominal_time"].notna().all():
         nominal = samples["nominal_time"].to_numpy(float)
         return np.unique(nominal, return_inverse=True)[1], "nominal day"
     time = samples["time"].to_numpy(float)
+    distinct, position = np.unique(np.round(time, 6), return_inverse=True)
+    if distinct.size <= max_bins:
+        return position, "sample day"
     edges = np.unique(np.quantile(time, np.linspace(0, 1, max_bins + 1)))
-    return np.clip(np.searchsorted(edges, time, side="right") - 1, 0, max(edges.size - 2, 0)), (
-        f"{edges.size - 1} bins of equal counts of the actual times"
-    )
+    bins = np.clip(np.searchsorted(edges, time, side="right") - 1, 0, max(edges.size - 2, 0))
+    return bins, f"{edges.size - 1} bins of equal counts of the actual times"
 
 
 def vpc_table(saem: SAEM, simulated: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
