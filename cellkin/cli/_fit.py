@@ -14,10 +14,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from cellkin import fit_all
 from cellkin.cli._options import add_fit_options, command_parser, fit_keywords, positive_int
 from cellkin.datasets import load_example
 from cellkin.errors import FitError, OptionError
+from cellkin.fit import fit_all
 from cellkin.io import read_kinetics
 
 __all__ = ["EXAMPLES", "add_parser", "dask_client", "run"]

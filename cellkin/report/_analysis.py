@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellkin import fit_all, outcomes
+from cellkin import outcomes
 from cellkin._version import __version__
 from cellkin.errors import CellkinError
+from cellkin.fit import fit_all
 from cellkin.metrics import dose_exposure, exposure_response, exposure_survival, summarize
 from cellkin.metrics import nca as run_nca
 from cellkin.outcomes import MONTH_DAYS

@@ -241,19 +241,22 @@ def test_time_back_to_baseline_uses_a_quantified_pre_infusion_baseline():
 
 
 @pytest.mark.parametrize(
-    ("times", "values", "reason_fragment"),
+    ("times", "values", "metric", "reason_fragment"),
     [
-        ([1, 4, 7], [np.nan, np.nan, np.nan], "no quantifiable sample after infusion"),
-        ([-3], [np.nan], "no sample after infusion"),
-        ([7], [100.0], "fewer than 3"),
-        ([1, 4, 7], [10.0, 50, 300], "no sample after Tmax"),
-        ([1, 4, 7, 14, 28], [10.0, 10, 10, 10, 10], "no variability"),
+        ([1, 4, 7], [np.nan, np.nan, np.nan], "tmax", "no quantifiable sample after infusion"),
+        ([-3], [np.nan], "tmax", "no sample after infusion"),
+        ([7], [100.0], "lambda_z", "fewer than 3"),
+        ([1, 4, 7], [10.0, 50, 300], "time_back_to_baseline", "no sample after Tmax"),
+        ([1, 4, 7, 14, 28], [10.0, 10, 10, 10, 10], "lambda_z", "no variability"),
     ],
     ids=["all-BLQ", "pre-infusion only", "one sample", "peak at last sample", "flat"],
 )
-def test_edge_cases_give_nan_with_a_reason(times, values, reason_fragment):
+def test_edge_cases_give_nan_with_a_reason(times, values, metric, reason_fragment):
+    """The metric is NaN, and ``exclude_reason`` names it with the reason."""
     row = nca(_table(times, values)).iloc[0]
-    assert reason_fragment in row["exclude_reason"]
+    assert np.isnan(row[metric])
+    reasons = dict(part.split(": ", 1) for part in row["exclude_reason"].split("; "))
+    assert reason_fragment in reasons[metric]
 
 
 def test_one_sample_profile():
