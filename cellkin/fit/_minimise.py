@@ -73,6 +73,127 @@ def _project(x, lower, upper, free, origin, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _active_set(x, g, lower, upper, free, inactive):  # pragma: no cover - compiled
+    """Mark the variables free to move (not held at a bound by an outward gradient); return
+    the largest projected-gradient component among them."""
+    largest = 0.0
+    for j in range(x.shape[0]):
+        at_lower = x[j] <= lower[j] and g[j] > 0.0
+        at_upper = x[j] >= upper[j] and g[j] < 0.0
+        inactive[j] = free[j] and not (at_lower or at_upper)
+        if inactive[j]:
+            largest = max(largest, abs(g[j]))
+    return largest
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _direction(h, g, inactive, scaled, direction):  # pragma: no cover - compiled
+    """The quasi-Newton direction ``−Hg`` on the free variables, at most 1 (5 once ``H`` is
+    scaled) per component; steepest descent, ``H`` reset, when that does not descend.
+    Returns ``(slope, scaled)``."""
+    p = g.shape[0]
+    slope = 0.0
+    for i in range(p):
+        direction[i] = 0.0
+        if inactive[i]:
+            for j in range(p):
+                if inactive[j]:
+                    direction[i] -= h[i, j] * g[j]
+            slope += direction[i] * g[i]
+    if not slope < 0.0:  # not a descent direction: restart from steepest descent
+        h[:, :] = np.eye(p)
+        scaled = False
+        slope = 0.0
+        for i in range(p):
+            direction[i] = -g[i] if inactive[i] else 0.0
+            slope -= direction[i] * direction[i]
+    longest = 0.0
+    for i in range(p):
+        longest = max(longest, abs(direction[i]))
+    limit = 1.0 if not scaled else 5.0  # at most e^5 per step on a log scale
+    if longest > limit:
+        for i in range(p):
+            direction[i] *= limit / longest
+        slope *= limit / longest
+    return slope, scaled
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _line_search(  # pragma: no cover - compiled
+    x, g, direction, slope, value, largest, lower, upper, free, trial, g_trial, evaluations,
+    max_evaluations, codes, address, analytic, t, target, censored, assay, n_kinetic,
+    error_kind, error_start, prior_index, prior_mean, prior_precision,
+):  # fmt: skip
+    """Armijo backtracking along ``direction`` (projected onto the bounds), with quadratic
+    interpolation of the step. Returns ``(accepted, value at trial, evaluations)``; ``trial``
+    and ``g_trial`` hold the last point tried and its gradient."""
+    p = x.shape[0]
+    empty = np.empty(0)
+    step = 1.0
+    accepted = False
+    value_trial = value
+    for _ in range(30):
+        for i in range(p):
+            trial[i] = x[i] + step * direction[i]
+        _project(trial, lower, upper, free, x, trial)
+        decrease = 0.0
+        for i in range(p):
+            decrease += g[i] * (trial[i] - x[i])
+        value_trial = _evaluate(trial, codes, address, analytic, t, target, censored, assay,
+                                n_kinetic, error_kind, error_start, prior_index, prior_mean,
+                                prior_precision, g_trial, empty)  # fmt: skip
+        evaluations += 1
+        if value_trial < FAILED and value_trial <= value + 1e-4 * decrease:
+            accepted = decrease < 0.0 or value_trial < value
+            break
+        if value_trial < FAILED and abs(value_trial - value) <= 1e-13 * max(1.0, abs(value)):
+            # −2 ln L no longer resolves the step, its gradient still does: accept the step
+            # if it shrinks the projected gradient (the end game near the optimum)
+            accepted = _largest(g_trial, trial, lower, upper, free) < largest
+            break
+        if value_trial < FAILED:  # quadratic interpolation, kept within [0.1, 0.5]·step
+            curvature = value_trial - value - slope * step
+            shrink = 0.5 if curvature <= 0.0 else -slope * step / (2.0 * curvature)
+            step *= min(max(shrink, 0.1), 0.5)
+        else:
+            step *= 0.1
+        if evaluations >= max_evaluations:
+            break
+    return accepted, value_trial, evaluations
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _bfgs_update(h, x, g, trial, g_trial, scaled):  # pragma: no cover - compiled
+    """Move to ``trial`` and update the inverse Hessian approximation (pairs with
+    ``sᵀy ≤ 0`` skipped; ``H₀ = (sᵀy/yᵀy) I`` before the first update, Nocedal & Wright
+    (6.20)). Returns ``scaled``."""
+    p = x.shape[0]
+    s, y, hy = np.empty(p), np.empty(p), np.empty(p)
+    sy = yy = ss = 0.0
+    for i in range(p):
+        s[i] = trial[i] - x[i]
+        y[i] = g_trial[i] - g[i]
+        sy += s[i] * y[i]
+        yy += y[i] * y[i]
+        ss += s[i] * s[i]
+        x[i], g[i] = trial[i], g_trial[i]
+    if sy > 1e-10 * math.sqrt(ss * yy):
+        if not scaled:
+            h[:, :] = np.eye(p) * (sy / yy)
+            scaled = True
+        yhy = 0.0
+        for i in range(p):
+            hy[i] = 0.0
+            for j in range(p):
+                hy[i] += h[i, j] * y[j]
+            yhy += y[i] * hy[i]
+        for i in range(p):  # inverse BFGS update
+            for j in range(p):
+                h[i, j] += ((sy + yhy) * s[i] * s[j] / sy - hy[i] * s[j] - s[i] * hy[j]) / sy
+    return scaled
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _minimise(  # pragma: no cover - compiled
     x0, free, lower, upper, codes, address, analytic, t, target, censored, assay, n_kinetic,
     error_kind, error_start, prior_index, prior_mean, prior_precision, max_evaluations, gtol,
@@ -82,110 +203,35 @@ def _minimise(  # pragma: no cover - compiled
     Returns ``(x, value, evaluations, exit code)``.
     """
     p = x0.shape[0]
-    empty = np.empty(0)
     x = np.empty(p)
     _project(x0, lower, upper, free, x0, x)
     g = np.empty(p)
     value = _evaluate(x, codes, address, analytic, t, target, censored, assay, n_kinetic,
                       error_kind, error_start, prior_index, prior_mean, prior_precision, g,
-                      empty)  # fmt: skip
+                      np.empty(0))  # fmt: skip
     evaluations = 1
     if value >= FAILED:
         return x, value, evaluations, START_FAILED
     h = np.eye(p)
     scaled = False
-    trial, g_trial = np.empty(p), np.empty(p)
-    direction, s, y, hy = np.empty(p), np.empty(p), np.empty(p), np.empty(p)
+    trial, g_trial, direction = np.empty(p), np.empty(p), np.empty(p)
     inactive = np.empty(p, dtype=np.bool_)
     while True:
-        largest = 0.0
-        for j in range(p):
-            at_lower = x[j] <= lower[j] and g[j] > 0.0
-            at_upper = x[j] >= upper[j] and g[j] < 0.0
-            inactive[j] = free[j] and not (at_lower or at_upper)
-            if inactive[j]:
-                largest = max(largest, abs(g[j]))
+        largest = _active_set(x, g, lower, upper, free, inactive)
         if largest <= gtol:
             return x, value, evaluations, GRADIENT_CONVERGED
         if evaluations >= max_evaluations:
             return x, value, evaluations, EVALUATION_LIMIT
-        slope = 0.0
-        for i in range(p):
-            direction[i] = 0.0
-            if inactive[i]:
-                for j in range(p):
-                    if inactive[j]:
-                        direction[i] -= h[i, j] * g[j]
-                slope += direction[i] * g[i]
-        if not slope < 0.0:  # not a descent direction: restart from steepest descent
-            h[:, :] = np.eye(p)
-            scaled = False
-            slope = 0.0
-            for i in range(p):
-                direction[i] = -g[i] if inactive[i] else 0.0
-                slope -= direction[i] * direction[i]
-        longest = 0.0
-        for i in range(p):
-            longest = max(longest, abs(direction[i]))
-        limit = 1.0 if not scaled else 5.0  # at most e^5 per step on a log scale
-        if longest > limit:
-            for i in range(p):
-                direction[i] *= limit / longest
-            slope *= limit / longest
-        step = 1.0
-        accepted = False
-        value_trial = value
-        for _ in range(30):
-            for i in range(p):
-                trial[i] = x[i] + step * direction[i]
-            _project(trial, lower, upper, free, x, trial)
-            decrease = 0.0
-            for i in range(p):
-                decrease += g[i] * (trial[i] - x[i])
-            value_trial = _evaluate(trial, codes, address, analytic, t, target, censored, assay,
-                                    n_kinetic, error_kind, error_start, prior_index, prior_mean,
-                                    prior_precision, g_trial, empty)  # fmt: skip
-            evaluations += 1
-            if value_trial < FAILED and value_trial <= value + 1e-4 * decrease:
-                accepted = decrease < 0.0 or value_trial < value
-                break
-            if value_trial < FAILED and abs(value_trial - value) <= 1e-13 * max(1.0, abs(value)):
-                # −2 ln L no longer resolves the step, its gradient still does: accept the step
-                # if it shrinks the projected gradient (the end game near the optimum)
-                accepted = _largest(g_trial, trial, lower, upper, free) < largest
-                break
-            if value_trial < FAILED:  # quadratic interpolation, kept within [0.1, 0.5]·step
-                curvature = value_trial - value - slope * step
-                shrink = 0.5 if curvature <= 0.0 else -slope * step / (2.0 * curvature)
-                step *= min(max(shrink, 0.1), 0.5)
-            else:
-                step *= 0.1
-            if evaluations >= max_evaluations:
-                break
+        slope, scaled = _direction(h, g, inactive, scaled, direction)
+        accepted, value_trial, evaluations = _line_search(
+            x, g, direction, slope, value, largest, lower, upper, free, trial, g_trial,
+            evaluations, max_evaluations, codes, address, analytic, t, target, censored, assay,
+            n_kinetic, error_kind, error_start, prior_index, prior_mean, prior_precision,
+        )  # fmt: skip
         if not accepted:
             return x, value, evaluations, NO_FURTHER_DECREASE
-        sy = yy = ss = 0.0
-        for i in range(p):
-            s[i] = trial[i] - x[i]
-            y[i] = g_trial[i] - g[i]
-            sy += s[i] * y[i]
-            yy += y[i] * y[i]
-            ss += s[i] * s[i]
-            x[i], g[i] = trial[i], g_trial[i]
+        scaled = _bfgs_update(h, x, g, trial, g_trial, scaled)
         value = value_trial
-        if sy > 1e-10 * math.sqrt(ss * yy):
-            if not scaled:  # Nocedal & Wright (6.20): H0 = (sᵀy / yᵀy) I before the first update
-                h[:, :] = np.eye(p) * (sy / yy)
-                scaled = True
-            yhy = 0.0
-            for i in range(p):
-                hy[i] = 0.0
-                for j in range(p):
-                    hy[i] += h[i, j] * y[j]
-                yhy += y[i] * hy[i]
-            for i in range(p):  # inverse BFGS update
-                for j in range(p):
-                    h[i, j] += ((sy + yhy) * s[i] * s[j] / sy - hy[i] * s[j] - s[i] * hy[j]) / sy
 
 
 def minimise(
