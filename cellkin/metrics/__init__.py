@@ -1,5 +1,8 @@
 """Exposure metrics: observed (NCA) and model-based metrics, their study summaries, and their
-links to response and toxicity (exposure-response, survival by exposure, dose-exposure)."""
+links to response and toxicity (exposure-response, survival by exposure, dose-exposure).
+
+The time back to baseline is a time-to-event endpoint: :func:`summarize` summarises it by
+Kaplan–Meier (:func:`time_to_event_summary`), never by a median over censored values."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from cellkin.metrics._exposure_by_outcome import ExposureByOutcomeResult, exposu
 from cellkin.metrics._exposure_response import ExposureResponseResult, exposure_response
 from cellkin.metrics._exposure_survival import ExposureSurvivalResult, exposure_survival
 from cellkin.metrics._model import model_metrics
+from cellkin.metrics._time_to_event import time_to_event_summary
 from cellkin.metrics.nca import nca
 from cellkin.metrics.summary import summarize
 
@@ -23,4 +27,5 @@ __all__ = [
     "model_metrics",
     "nca",
     "summarize",
+    "time_to_event_summary",
 ]

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from cellkin.errors import DataError
+from cellkin.metrics._time_to_event import tbb_summary
 
 __all__ = ["summarize"]
 
@@ -54,8 +55,13 @@ def summarize(
     ``geo_cv_pct`` (:math:`100\sqrt{e^{s^2}-1}`, :math:`s` the SD of the logs; only when all
     values are positive, and never for times), ``mean``, ``sd``, ``median``, ``min``,
     ``max``, and ``n_missing`` (subjects whose value could not be computed). Times (Tmax,
-    Tlast, time back to baseline) are summarised by median and range, following PKNCA's
-    summary conventions.
+    Tlast) are summarised by median and range, following PKNCA's summary conventions. The
+    time back to baseline, when the table says which values are censored
+    (``time_back_to_baseline_censored``), is summarised by Kaplan–Meier (see
+    :mod:`cellkin.metrics._time_to_event`): ``median`` with ``median_ci_lower`` and
+    ``median_ci_upper``, ``n_events``, ``n_censored`` and ``p_back_1m``, ``p_back_3m``,
+    ``p_back_6m`` (probability of being back to baseline by 1, 3 and 6 months, with CIs);
+    ``mean`` and ``sd`` are then NaN and ``min``/``max`` the range of the observed returns.
 
     Parameters
     ----------
@@ -102,7 +108,8 @@ def summarize(
             row = dict(zip(keys, key, strict=True))
             row["metric"] = metric
             row["unit"] = _metric_unit(part, metric)
-            row.update(_describe(part[metric], geometric=metric not in TIME_METRICS))
+            censored = tbb_summary(part) if metric == "time_back_to_baseline" else None
+            row.update(censored or _describe(part[metric], geometric=metric not in TIME_METRICS))
             row["n_missing"] = int(part[metric].isna().sum())
             rows.append(row)
     if not rows:  # an empty metrics table summarises to an empty table with the same columns

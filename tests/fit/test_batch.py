@@ -119,12 +119,12 @@ def test_tables_have_the_documented_columns(reference):
 
 
 def test_reliability_verdicts_are_in_every_table_and_counted(reference):
-    """``reliable`` and ``issues`` (codes) of each fit in params and statistics equal its
-    FitResult; counts count reliable fits and each issue code."""
+    """``reliable`` and ``issues`` (codes) of each fit in params, statistics and the metrics
+    table equal its FitResult; counts count reliable fits and each issue code."""
     results = reference.results
     expected = {s: (r.reliable, ", ".join(r.issue_codes)) for s, r in results.items()}
     assert not expected["SPARSE"][0] and "not_converged" in expected["SPARSE"][1]
-    for table in (reference.params, reference.statistics):
+    for table in (reference.params, reference.statistics, reference.metrics(n_draws=0)):
         found = dict(zip(table["subject"], zip(table["reliable"], table["issues"], strict=True),
                          strict=False))  # fmt: skip
         assert found == expected
