@@ -64,10 +64,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from cellkin.errors import FitError
 from cellkin.fit._problem import ParameterLayout, SubjectProblem
+from cellkin.fit._uncertainty import t_quantile
 from cellkin.models.base import Model
 from cellkin.models.transforms import Transform
 
@@ -173,12 +173,11 @@ def peak_metrics(model: Model, kinetic: np.ndarray) -> np.ndarray:
     out = np.full((rows.shape[0], len(_CHECKED)), np.nan)
     if model.metrics_kernel is not None:
         values = np.empty(len(_INTERVALS) + 7)
-        for i, row in enumerate(rows):
-            with np.errstate(all="ignore"):
-                status = model.metrics_kernel(np.ascontiguousarray(row), _INTERVALS, np.nan,
-                                              values)  # fmt: skip
-            if status == 0:
-                out[i] = values[:4]
+        rows = np.ascontiguousarray(rows, dtype=float)
+        with np.errstate(all="ignore"):
+            for i in range(rows.shape[0]):
+                if model.metrics_kernel(rows[i], _INTERVALS, np.nan, values) == 0:
+                    out[i] = values[:4]
         return out
     levels = np.empty((rows.shape[0], _GRID.size))
     with np.errstate(all="ignore"):  # the thread-free kernel: no OpenMP in a fitting process
@@ -241,16 +240,13 @@ def _metric_gradient(evidence: Evidence, point: np.ndarray) -> np.ndarray | None
     columns = np.flatnonzero(evidence.structural)
     if columns.size == 0 or not (np.isfinite(point) & (point > 0)).all():
         return None
-    lower, upper = problem.layout.lower, problem.layout.upper
-    steps = np.array([1e-4 * max(1.0, abs(search[j])) for j in columns])
-    rows = []
-    for j, step in zip(columns, steps, strict=True):
-        for sign in (1.0, -1.0):
-            moved = search.copy()
-            moved[j] += sign * step
-            theta = np.clip(problem.transform.to_model(moved), lower, upper)
-            rows.append(theta[: problem.n_kinetic])
-    values = peak_metrics(problem.model, np.array(rows))
+    steps = 1e-4 * np.maximum(1.0, np.abs(search[columns]))
+    moved = np.repeat(search[np.newaxis], 2 * columns.size, axis=0)  # +h, −h for each column
+    index = np.arange(columns.size)
+    moved[2 * index, columns] += steps
+    moved[2 * index + 1, columns] -= steps
+    rows = problem.transform.to_model(moved)[:, : problem.n_kinetic]  # clipped to the bounds
+    values = peak_metrics(problem.model, rows)
     with np.errstate(all="ignore"):
         logs = np.log(values).reshape(columns.size, 2, len(_CHECKED))
         gradient = (logs[:, 0, :] - logs[:, 1, :]) / (2 * steps[:, np.newaxis])
@@ -378,7 +374,7 @@ def _outliers(evidence: Evidence) -> list[FitIssue]:
         with np.errstate(all="ignore"):
             scale = np.sqrt((np.sum(zi**2) - zi**2) / dof)
             t = zi / (scale * np.sqrt(1 - hi))
-        limit = float(stats.t.ppf(1 - OUTLIER_ALPHA / (2 * rows.size), dof))
+        limit = t_quantile(1 - OUTLIER_ALPHA / (2 * rows.size), dof)
         hits = testable & (np.abs(t) > limit)
         found += [f"{assay} day {obs.time[rows[i]]:g} (t = {t[i]:.1f})"
                   for i in np.flatnonzero(hits)]  # fmt: skip
