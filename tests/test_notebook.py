@@ -143,7 +143,8 @@ def test_kernel_objects_cover_the_study(executed):
     assert report["orr_groups"] == [*levels, "all"]  # one row per dose level, then pooled
     counts = report["batch_counts"]
     assert report["batch_subjects"] == counts["subjects"] == report["nca_subjects"] == 27
-    assert counts["fitted"] + counts["failed"] == 27 and counts["fitted"] >= 20
+    # issue 15: 14 of the example's subjects have fewer quantified samples than free parameters
+    assert counts["fitted"] + counts["failed"] == 27 and counts["fitted"] >= 10
     assert report["fit_subject"] == "KD025-126" and report["fit_assays"] == ["qpcr", "flow"]
     assert report["fit_success"]
     assert report["er_pairs"] == [

@@ -24,8 +24,9 @@ from cellkin.errors import DataError, FitError, OptionError
 from cellkin.models import get as get_model
 from cellkin.simulate import sample_trial, virtual_population
 
-# KD025-105 has no quantifiable qPCR sample: a failure row of the batch.
-SUBJECTS = ["KD025-101", "KD025-105", "KD025-106", "KD025-109"]
+# KD025-105 has no quantifiable qPCR sample: a failure row of the batch. (KD025-104 replaced
+# KD025-101, whose 5 quantified samples for 7 free parameters are now refused, issue 15.)
+SUBJECTS = ["KD025-104", "KD025-105", "KD025-106", "KD025-109"]
 STEIN = get_model("stein2019")
 
 
@@ -92,7 +93,9 @@ def test_individual_fits_one_panel_per_subject(batch, tmp_path):
     visible = [a for a in fig.axes if a.get_visible()]
     assert len(fig.axes) == 6 and len(visible) == len(SUBJECTS)
     flagged = {s for s, r in batch.results.items() if not r.success}
-    titles = [f"{s} (not converged)" if s in flagged else s for s in SUBJECTS]
+    unreliable = {s for s, r in batch.results.items() if r.success and not r.reliable}
+    titles = [f"{s} (not converged)" if s in flagged else f"{s} (unreliable)"
+              if s in unreliable else s for s in SUBJECTS]  # fmt: skip
     assert [a.get_title() for a in visible] == titles
     failed = visible[SUBJECTS.index("KD025-105")]
     assert any("no fit" in t.get_text() for t in failed.texts)
@@ -112,14 +115,16 @@ def test_individual_fits_one_panel_per_subject(batch, tmp_path):
 
 def test_individual_fits_options_and_errors(batch, fitted):
     fig = Figure()
-    mapping = {s: fitted[s] for s in ("KD025-106", "KD025-101")}
+    mapping = {s: fitted[s] for s in ("KD025-106", "KD025-104")}
     assert plot.individual_fits(mapping, fig=fig, ncols=3, sharey=False) is fig
-    assert [a.get_title() for a in fig.axes if a.get_visible()] == ["KD025-106", "KD025-101"]
+    marked = [f"{s} (unreliable)" if not fitted[s].reliable else s for s in mapping]
+    assert [a.get_title() for a in fig.axes if a.get_visible()] == marked
     chosen = plot.individual_fits(fitted, subjects=["KD025-109"])
-    assert [a.get_title() for a in chosen.axes] == ["KD025-109"]
-    not_converged = {"KD025-101": _with_success(fitted["KD025-101"], False)}
+    marked = "" if fitted["KD025-109"].reliable else " (unreliable)"
+    assert [a.get_title() for a in chosen.axes] == [f"KD025-109{marked}"]
+    not_converged = {"KD025-104": _with_success(fitted["KD025-104"], False)}
     titled = plot.individual_fits(not_converged).axes[0]
-    assert titled.get_title() == "KD025-101 (not converged)"
+    assert titled.get_title() == "KD025-104 (not converged)"
     with pytest.raises(DataError, match="no fit for subject"):
         plot.individual_fits(batch, subjects=["nobody"])
     with pytest.raises(DataError, match="`fits` must be"):
@@ -363,7 +368,7 @@ def test_metric_agreement_geometric_mean_ratio(ax):
 def test_metric_agreement_on_the_study(batch, study, ax, tmp_path):
     nca = cellkin.nca(study.kinetics)
     plot.metric_agreement(nca, batch, metric="auc_0_28", ax=ax)
-    model = batch.metrics()[batch.metrics()["success"].astype(bool)]
+    model = batch.metrics()[batch.metrics()["reliable"].astype(bool)]  # issue 15: reliable
     pairs = nca[nca["assay"] == "qpcr"].merge(model, on="subject", suffixes=("", "_m"))
     ratios = (pairs["auc_0_28_m"] / pairs["auc_0_28"]).dropna()
     assert ratios.size >= 1

@@ -15,6 +15,7 @@ import pandas as pd
 from cellkin._display import Summary
 from cellkin._version import __version__
 from cellkin.fit._outcome import Outcome
+from cellkin.fit._reliability import ISSUE_CODES
 from cellkin.fit._result import FitResult
 
 __all__ = ["FAILURE_STAGES", "BatchFit", "assemble"]
@@ -25,11 +26,11 @@ FAILURE_STAGES = ("validate", "fit", "convergence", "worker")
 _FAILURE_COLUMNS = ["subject", "stage", "reason"]
 _PARAM_COLUMNS = (
     "subject parameter kind estimate se rse_pct ci_lower ci_upper unit scale fixed description "
-    "success"
+    "success reliable issues"
 ).split()
 _STATISTIC_COLUMNS = (
     "subject model error blq minus2ll aic bic n_obs n_censored n_free success message at_bounds "
-    "warnings"
+    "reliable issues notes warnings"
 ).split()
 
 
@@ -49,9 +50,16 @@ def _params_table(fitted: Sequence[Outcome]) -> pd.DataFrame:
     table.insert(
         0, "subject", np.repeat(np.array([o.subject for o in fitted], dtype=object), sizes)
     )
-    success = np.array([o.result.success for o in fitted], dtype=bool)  # type: ignore[union-attr]
-    table["success"] = np.repeat(success, sizes)
+    results = [o.result for o in fitted]
+    table["success"] = np.repeat(np.array([r.success for r in results], dtype=bool), sizes)  # type: ignore[union-attr]
+    table["reliable"] = np.repeat(np.array([r.reliable for r in results], dtype=bool), sizes)  # type: ignore[union-attr]
+    table["issues"] = np.repeat(_issue_column(results), sizes)
     return table
+
+
+def _issue_column(results: Sequence[Any]) -> np.ndarray:
+    """Each fit's issue codes, comma-separated ("" when none)."""
+    return np.array([", ".join(r.issue_codes) for r in results], dtype=object)
 
 
 def _statistics_table(fitted: Sequence[Outcome]) -> pd.DataFrame:
@@ -68,6 +76,9 @@ def _statistics_table(fitted: Sequence[Outcome]) -> pd.DataFrame:
                        ("n_free", np.int64), ("success", bool), ("message", object)):  # fmt: skip
         columns[name] = np.array([getattr(r, name) for r in results], dtype=kind)
     columns["at_bounds"] = np.array([", ".join(r.at_bounds) for r in results], dtype=object)  # type: ignore[union-attr]
+    columns["reliable"] = np.array([r.reliable for r in results], dtype=bool)  # type: ignore[union-attr]
+    columns["issues"] = _issue_column(results)
+    columns["notes"] = np.array(["; ".join(r.notes) for r in results], dtype=object)  # type: ignore[union-attr]
     columns["warnings"] = np.array([o.warnings for o in fitted], dtype=object)
     return pd.DataFrame(columns)
 
@@ -101,18 +112,22 @@ class BatchFit:
     ----------
     params : DataFrame
         One row per subject × parameter: ``subject, parameter, kind, estimate, se, rse_pct,
-        ci_lower, ci_upper, unit, scale, fixed, description, success`` (natural scale, 95% CI;
-        ``success`` is the subject's convergence flag).
+        ci_lower, ci_upper, unit, scale, fixed, description, success, reliable, issues``
+        (natural scale, 95% CI; ``success`` is the subject's convergence flag, ``reliable``
+        and ``issues`` its reliability verdict, see below).
     statistics : DataFrame
         One row per fitted subject: ``subject, model, error, blq, minus2ll, aic, bic, n_obs,
-        n_censored, n_free, success, message, at_bounds, warnings`` (``at_bounds``: the
-        parameters estimated on a bound, see :attr:`cellkin.fit.FitResult.at_bounds`;
-        ``warnings``: the warnings its fit emitted, ``"; "``-joined; both empty
-        when none).
+        n_censored, n_free, success, message, at_bounds, reliable, issues, notes, warnings``
+        (``at_bounds``: the parameters estimated on a bound, see
+        :attr:`cellkin.fit.FitResult.at_bounds`; ``reliable``: whether its numbers can be
+        used, :attr:`cellkin.fit.FitResult.reliable`; ``issues``: the codes of its
+        :attr:`~cellkin.fit.FitResult.issues` (:data:`cellkin.fit.ISSUE_CODES`),
+        comma-separated; ``notes``: :attr:`~cellkin.fit.FitResult.notes`; ``warnings``: the
+        warnings its fit emitted, ``"; "``-joined; empty when none).
     failures : DataFrame
         ``subject, stage, reason``, one row per problem, stages in :data:`FAILURE_STAGES`:
         ``validate`` (the subject's samples are invalid or absent), ``fit`` (the fit raised,
-        e.g. fewer than 3 quantifiable samples), ``convergence`` (fitted with
+        e.g. fewer quantified samples than free parameters), ``convergence`` (fitted with
         ``success=False``: kept in ``params``/``statistics`` and listed here) and ``worker``
         (the task died with its
         worker, e.g. ``BrokenProcessPool``; not checkpointed, so a rerun retries it).
@@ -134,17 +149,26 @@ class BatchFit:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Numbers of subjects: input, fitted, converged, not converged, failed (no fit), and
-        fitted with a parameter estimated on a bound (:attr:`cellkin.fit.FitResult.at_bounds`)."""
-        fitted = set(self.statistics["subject"])
-        converged = int(self.statistics["success"].astype(bool).sum())
+        """Numbers of subjects: input, fitted, converged, not converged, failed (no fit),
+        fitted with a parameter estimated on a bound (:attr:`cellkin.fit.FitResult.at_bounds`),
+        reliable and unreliable fits (:attr:`cellkin.fit.FitResult.reliable`), then the fits
+        with each issue, one key per code of :data:`cellkin.fit.ISSUE_CODES` (every code,
+        0 when none)."""
+        statistics = self.statistics
+        fitted = set(statistics["subject"])
+        converged = int(statistics["success"].astype(bool).sum())
+        reliable = int(statistics["reliable"].astype(bool).sum())
+        codes = [set(filter(None, str(cell).split(", "))) for cell in statistics["issues"]]
         return {
             "subjects": len(self.subjects),
             "fitted": len(fitted),
             "converged": converged,
             "not_converged": len(fitted) - converged,
             "failed": len(set(self.failures["subject"]) - fitted),
-            "on_bound": int((self.statistics["at_bounds"].astype(str) != "").sum()),
+            "on_bound": int((statistics["at_bounds"].astype(str) != "").sum()),
+            "reliable": reliable,
+            "unreliable": len(fitted) - reliable,
+            **{code: sum(code in found for found in codes) for code in ISSUE_CODES},
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -185,21 +209,28 @@ class BatchFit:
         ).reset_index()
 
     def summary(self) -> Summary:
-        """People-facing summary: counts, parameters (median RSE%) and failures by stage."""
-        counts = pd.DataFrame([self.counts])
+        """People-facing summary: counts, reliability (fits with each issue), parameters
+        (median RSE%) and failures by stage."""
+        every = self.counts
+        counts = pd.DataFrame([{k: v for k, v in every.items() if k not in ISSUE_CODES}])
+        issues = pd.DataFrame({"issue": list(ISSUE_CODES), "fits": [every[c] for c in ISSUE_CODES],
+                               "meaning": list(ISSUE_CODES.values())})  # fmt: skip
         stages = self.failures.groupby("stage", sort=False).size().rename("subjects")
         notes = [
             f"cellkin {self.settings.get('cellkin_version', __version__)}; options "
             f"{self.settings.get('fit_options', {})}"
         ]
         title = f"Batch fit of {counts.at[0, 'subjects']} subjects: {self.settings.get('model')}"
-        tables = [("Subjects", counts), ("Parameters (converged fits)", self.parameter_summary())]
+        notes.insert(0, f"{every['reliable']} of {every['fitted']} fits reliable")
+        tables = [("Subjects", counts), ("Reliability: fits with each issue",
+                                         issues[issues["fits"] > 0]),
+                  ("Parameters (converged fits)", self.parameter_summary())]  # fmt: skip
         if len(stages):
             tables.append(("Failures by stage", stages.reset_index()))
         return Summary(title, tuple(tables), tuple(notes))
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{k}={v}" for k, v in self.counts.items())
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts.items() if k not in ISSUE_CODES)
         return f"BatchFit(model={self.settings.get('model')!r}, {counts})"
 
     def _repr_html_(self) -> str:

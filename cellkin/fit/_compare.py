@@ -7,12 +7,16 @@ number of subjects where each model is best).
 
 A subject is compared only when every model converged on it with the same number of samples in
 the likelihood (AIC values from different data are not comparable; −2LL includes all constants,
-so models with different error models may be compared).
+so models with different error models may be compared), and only where each model has more
+samples than free parameters: with no more samples than parameters the likelihood can be made
+as large as one likes, and AIC/BIC mean nothing; such a fit's AIC and BIC are omitted (NaN)
+with an :class:`~cellkin.errors.IdentifiabilityWarning` naming the subjects.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin._display import Summary
-from cellkin.errors import OptionError
+from cellkin.errors import IdentifiabilityWarning, OptionError
 from cellkin.fit._batch import BatchFit, fit_all
 from cellkin.models import get as get_model
 from cellkin.models.base import Model
@@ -40,15 +44,18 @@ class ModelComparison:
     ----------
     table : DataFrame
         One row per subject: ``aic_<label>`` and ``bic_<label>`` per model (NaN when that fit
-        failed or did not converge), ``delta_aic_<label>`` and ``delta_bic_<label>``
-        (difference to the subject's smallest value), ``best_aic``, ``best_bic`` (label of the
-        best model) and ``comparable`` (every model converged, on the same ``n_obs``; deltas
-        and best models are only given for comparable subjects).
+        failed, did not converge or has no more samples than free parameters),
+        ``delta_aic_<label>`` and ``delta_bic_<label>`` (difference to the subject's smallest
+        value), ``best_aic``, ``best_bic`` (label of the best model) and ``comparable`` (every
+        model converged, on the same ``n_obs``, each with more samples than free parameters;
+        deltas and best models are only given for comparable subjects).
     study : DataFrame
-        One row per model: ``model`` (label), ``n_converged``, ``n_compared`` (comparable
-        subjects), ``total_aic``, ``total_bic`` (sums over comparable subjects),
-        ``delta_total_aic``, ``delta_total_bic`` (to the smallest total), ``n_best_aic``,
-        ``n_best_bic``.
+        One row per model: ``model`` (label), ``n_subjects`` (input subjects), ``n_fitted``,
+        ``n_converged``, ``n_reliable`` (:attr:`cellkin.fit.FitResult.reliable`),
+        ``n_too_few_samples`` (fits with no more samples than free parameters: no AIC/BIC),
+        ``n_compared`` (comparable subjects), ``total_aic``, ``total_bic`` (sums over
+        comparable subjects), ``delta_total_aic``, ``delta_total_bic`` (to the smallest
+        total), ``n_best_aic``, ``n_best_bic``.
     fits : dict
         Label → :class:`~cellkin.fit.BatchFit` that was compared.
     """
@@ -66,7 +73,8 @@ class ModelComparison:
         compared = int(self.table["comparable"].sum())
         notes = (
             f"{compared} of {len(self.table)} subjects compared (every model converged on the "
-            "same samples); totals and counts are over those subjects",
+            "same samples, with more samples than free parameters); totals and counts are over "
+            "those subjects",
         )
         title = f"Model comparison: {', '.join(self.fits)}"
         return Summary(title, (("Study", self.study),), notes)
@@ -102,20 +110,41 @@ def _fit_each(
 
 
 def _criteria(fits: Mapping[str, BatchFit], subjects: list[str]) -> pd.DataFrame:
-    """Per subject and label: AIC/BIC of converged fits (NaN otherwise) and ``n_obs``."""
+    """Per subject and label: AIC/BIC of converged fits with more samples than free
+    parameters (NaN otherwise), ``n_obs`` of converged fits, and which fits have no more
+    samples than free parameters (``("too_few", label)``)."""
     columns = {}
     for label, batch in fits.items():
         stats = batch.statistics.set_index("subject").reindex(subjects)
         converged = stats["success"].eq(True).to_numpy()
+        n_obs = stats["n_obs"].to_numpy(dtype=float)
+        too_few = ~np.isnan(n_obs) & ~(n_obs > stats["n_free"].to_numpy(dtype=float))
         for criterion in (*_CRITERIA, "n_obs"):
             values = stats[criterion].to_numpy(dtype=float)
-            columns[(criterion, label)] = np.where(converged, values, np.nan)
+            keep = converged & ~too_few if criterion in _CRITERIA else converged
+            columns[(criterion, label)] = np.where(keep, values, np.nan)
+        columns[("too_few", label)] = too_few
     return pd.DataFrame(columns, index=pd.Index(subjects, name="subject"))
+
+
+def _warn_too_few(values: pd.DataFrame, labels: list[str]) -> None:
+    """IdentifiabilityWarning naming the fits whose AIC/BIC were omitted."""
+    left_out = [f"{label}: {', '.join(values.index[values[('too_few', label)]])}"
+                for label in labels if values[("too_few", label)].any()]  # fmt: skip
+    if left_out:
+        warnings.warn(
+            f"AIC/BIC omitted where a subject has no more samples than the model's free "
+            f"parameters (such a likelihood is not a basis for comparison): "
+            f"{'; '.join(left_out)}. Those subjects are not compared.",
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
 
 
 def _subject_table(values: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     n_obs = values["n_obs"]
     comparable = n_obs.notna().all(axis=1) & n_obs.nunique(axis=1).eq(1)
+    comparable &= values["aic"].notna().all(axis=1)
     table = pd.DataFrame(index=values.index)
     for criterion in _CRITERIA:
         for label in labels:
@@ -131,10 +160,18 @@ def _subject_table(values: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _study_table(table: pd.DataFrame, values: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+def _study_table(
+    table: pd.DataFrame, values: pd.DataFrame, fits: Mapping[str, BatchFit]
+) -> pd.DataFrame:
+    labels = list(fits)
     rows = table[table["comparable"]]
     study = pd.DataFrame({"model": labels})
-    study["n_converged"] = [int(values[("aic", label)].notna().sum()) for label in labels]
+    counts = [fits[label].counts for label in labels]
+    study["n_subjects"] = [c["subjects"] for c in counts]
+    study["n_fitted"] = [c["fitted"] for c in counts]
+    study["n_converged"] = [c["converged"] for c in counts]
+    study["n_reliable"] = [c["reliable"] for c in counts]
+    study["n_too_few_samples"] = [int(values[("too_few", label)].sum()) for label in labels]
     study["n_compared"] = len(rows)
     for criterion in _CRITERIA:
         totals = np.array([rows[f"{criterion}_{label}"].sum() for label in labels])
@@ -176,9 +213,11 @@ def compare_models(
     -----
     AIC = −2LL + 2k and BIC = −2LL + k ln n, counting every free parameter (error
     parameters included). Differences of about 2 or less are weak evidence; more than 10 is
-    strong (Burnham & Anderson, 2002). Subjects where a model failed or did not converge are
-    shown with NaN and left out of the totals and counts, so that every total is over the
-    same subjects.
+    strong (Burnham & Anderson, 2002). Subjects where a model failed, did not converge or has
+    no more samples than free parameters (``n_obs ≤ n_free``, with an
+    :class:`~cellkin.errors.IdentifiabilityWarning`) are shown with NaN and left out of the
+    totals and counts, so that every total is over the same subjects, each fitted by every
+    model. ``study`` gives each model's counts (fitted, converged, reliable, too few samples).
 
     Examples
     --------
@@ -204,5 +243,6 @@ def compare_models(
     labels = list(fits)
     subjects = list(dict.fromkeys(s for batch in fits.values() for s in batch.subjects))
     values = _criteria(fits, subjects)
+    _warn_too_few(values, labels)
     table = _subject_table(values, labels)
-    return ModelComparison(table=table, study=_study_table(table, values, labels), fits=fits)
+    return ModelComparison(table=table, study=_study_table(table, values, fits), fits=fits)

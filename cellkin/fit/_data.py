@@ -27,6 +27,7 @@ __all__ = [
     "apply_overrides",
     "as_read",
     "data_table",
+    "for_assays",
     "initial_values",
     "observations",
     "select_assays",
@@ -134,19 +135,53 @@ def select_subject(kinetics: pd.DataFrame, subject: str | None) -> tuple[str, pd
     return subject, kinetics.iloc[np.flatnonzero(mask)]
 
 
-def select_assays(assay: np.ndarray, assays: Sequence[str] | str | None, subject: str):
-    present = list(dict.fromkeys(assay.tolist()))
+def select_assays(
+    samples: Samples, assays: Sequence[str] | str | None, subject: str, least: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The assays to fit and notes on the ones left out.
+
+    One assay (the default: ``qpcr`` when present, else the first) must be present, or
+    :class:`~cellkin.errors.FitError`. A joint fit (several assays) uses the assays the
+    subject has with at least ``least`` quantified post-infusion samples, with a note for
+    each one left out; FitError when none is left.
+    """
+    present = list(dict.fromkeys(samples.assay.tolist()))
     if assays is None:
         chosen = ["qpcr"] if "qpcr" in present else present[:1]
     else:
-        chosen = [assays] if isinstance(assays, str) else list(assays)
-    missing = [a for a in chosen if a not in present]
-    if missing:
-        raise FitError(
-            f"subject {subject!r} has no {missing} samples (assays present: {present}); "
-            f"choose `assays=` among those"
-        )
-    return tuple(chosen)
+        chosen = [assays] if isinstance(assays, str) else list(dict.fromkeys(assays))
+    if len(chosen) < 2:
+        missing = [a for a in chosen if a not in present]
+        if missing:
+            raise FitError(
+                f"subject {subject!r} has no {missing} samples (assays present: {present}); "
+                f"choose `assays=` among those"
+            )
+        return tuple(chosen), ()
+    post = (samples.time >= 0) & ~samples.blq
+    kept, notes = [], []
+    for assay in chosen:
+        quantified = int(np.count_nonzero(post & (samples.assay == assay)))
+        if assay not in present:
+            notes.append(f"no {assay} samples: fitted on the other assay(s) only")
+        elif quantified < least:
+            notes.append(f"{assay}: {quantified} quantified post-infusion sample(s), fewer "
+                         f"than {least}: fitted on the other assay(s) only")  # fmt: skip
+        else:
+            kept.append(assay)
+    if not kept:
+        raise FitError(f"subject {subject!r}: no assay can be fitted ({'; '.join(notes)})")
+    return tuple(kept), tuple(notes)
+
+
+def for_assays(options: Mapping[str, object] | None, dropped: Sequence[str]):
+    """``options`` (``fixed``, ``bounds``, ``initial`` or a per-assay ``error`` mapping)
+    without the entries of ``dropped`` assays: a joint fit's options for an assay the subject
+    lacks do not apply to it."""
+    if options is None or not dropped:
+        return options
+    return {name: value for name, value in options.items()
+            if not any(name == a or name.endswith(f"_{a}") for a in dropped)}  # fmt: skip
 
 
 class Samples:

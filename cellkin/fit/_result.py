@@ -11,6 +11,7 @@ import pandas as pd
 from cellkin._display import Summary
 from cellkin.errors import FitError
 from cellkin.fit._problem import ParameterLayout
+from cellkin.fit._reliability import FitIssue, bound_hits
 from cellkin.models.base import Model
 from cellkin.models.transforms import Transform
 
@@ -46,9 +47,18 @@ class FitResult:
         Samples in the likelihood, of which censored (M3); free parameters; degrees of
         freedom of the CIs (``n_obs`` − free kinetic/scale parameters).
     success : bool
-        Whether the optimiser converged and the covariance could be computed.
+        Whether the optimiser converged and the covariance could be computed. It says
+        nothing about whether the data determine the parameters: see :attr:`reliable`.
     message : str
         Optimiser message (and the covariance problem, if any).
+    issues : tuple of FitIssue
+        Why the fit's numbers should not be used as they are (empty when nothing is known
+        against them): one :class:`~cellkin.fit.FitIssue` per problem found, each a code
+        from :data:`cellkin.fit.ISSUE_CODES` and a message. The checks are described in
+        :data:`~cellkin.fit.ISSUE_CODES`' module, :mod:`cellkin.fit._reliability`.
+    notes : tuple of str
+        What the fit did that a reader should know and that does not make it unreliable,
+        e.g. a joint fit made on the one assay the subject has.
     data : DataFrame
         The subject's samples of the fitted assays with ``used``, ``prediction`` and
         ``residual`` (standardised; for a censored sample the M3 argument
@@ -84,6 +94,8 @@ class FitResult:
     excluded: pd.DataFrame = field(repr=False)
     settings: dict[str, Any] = field(repr=False)
     layout: ParameterLayout = field(repr=False)
+    issues: tuple[FitIssue, ...] = ()
+    notes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -97,6 +109,16 @@ class FitResult:
         return {name: self.estimates[name] for name in self.model.param_names}
 
     @property
+    def reliable(self) -> bool:
+        """Whether the fit's numbers can be used: it converged and has no :attr:`issues`."""
+        return self.success and not self.issues
+
+    @property
+    def issue_codes(self) -> tuple[str, ...]:
+        """The codes of :attr:`issues`, in order (see :data:`cellkin.fit.ISSUE_CODES`)."""
+        return tuple(issue.code for issue in self.issues)
+
+    @property
     def at_bounds(self) -> tuple[str, ...]:
         """Free parameters whose estimate lies on one of its bounds.
 
@@ -104,16 +126,12 @@ class FitResult:
         stopped on the bound (L-BFGS-B projects onto it). The likelihood would still improve
         beyond the bound, or the data do not determine the parameter (e.g. a fold expansion
         with no pre-peak sample); the SE and CI of such a parameter are not meaningful and
-        the fit, though ``success`` reports a stationary point inside the bounds, deserves a
-        look. Widen the bound (``bounds=``) or fix the parameter (``fixed=``).
+        the fit is not :attr:`reliable` (issue ``parameter_at_bound``, or ``sigma_at_floor``
+        for a residual SD at its lower bound). Widen the bound (``bounds=``) or fix the
+        parameter (``fixed=``).
         """
-        transform = _transform(self)
-        lower = transform.to_search(self.layout.lower)
-        upper = transform.to_search(self.layout.upper)
-        tolerance = 1e-6 * (upper - lower)
-        search = self.search_estimate
-        on_bound = self.free & ((search - lower <= tolerance) | (upper - search <= tolerance))
-        return tuple(name for name, hit in zip(self.layout.names, on_bound, strict=True) if hit)
+        low, high = bound_hits(self.layout, self.search_estimate, self.free)
+        return tuple(name for name, hit in zip(self.layout.names, low | high, strict=True) if hit)
 
     @property
     def covariance(self) -> pd.DataFrame:
@@ -188,14 +206,16 @@ class FitResult:
         return self.params.assign(subject=self.subject).loc[:, ["subject", *PARAM_COLUMNS]]
 
     def fit_statistics(self) -> pd.DataFrame:
-        """One-row table: −2LL, AIC, BIC, n_obs, n_censored, n_free, success, message and
-        ``at_bounds`` (:attr:`at_bounds`, comma-separated; empty when none)."""
+        """One-row table: −2LL, AIC, BIC, n_obs, n_censored, n_free, success, message,
+        ``at_bounds`` (:attr:`at_bounds`, comma-separated; empty when none), ``reliable``,
+        ``issues`` (the codes of :attr:`issues`, comma-separated) and ``notes``."""
         return pd.DataFrame([{
             "subject": self.subject, "model": self.model.name, "error": self.error,
             "blq": self.blq, "minus2ll": self.minus2ll, "aic": self.aic, "bic": self.bic,
             "n_obs": self.n_obs, "n_censored": self.n_censored, "n_free": self.n_free,
             "success": self.success, "message": self.message,
-            "at_bounds": ", ".join(self.at_bounds),
+            "at_bounds": ", ".join(self.at_bounds), "reliable": self.reliable,
+            "issues": ", ".join(self.issue_codes), "notes": "; ".join(self.notes),
         }])  # fmt: skip
 
     def metrics(self, **options: Any) -> pd.DataFrame:
@@ -213,8 +233,10 @@ class FitResult:
             f"{self.model.name} ({self.model.doi}); error {self.error}, BLQ {self.blq}; "
             f"{self.n_obs} samples ({self.n_censored} censored); converged: {self.success} "
             f"({self.message})",
-            *([f"on a bound (SE/CI not meaningful; widen the bound or fix it): "
-               f"{', '.join(self.at_bounds)}"] if self.at_bounds else []),
+            "reliable: yes" if self.reliable else "NOT RELIABLE (do not use its numbers as they "
+            "are):",
+            *(f"  {issue}" for issue in self.issues),
+            *self.notes,
         )  # fmt: skip
         title = f"Fit of subject {self.subject} ({', '.join(self.assays)})"
         return Summary(title, (("Parameters", shown), ("Fit", self.fit_statistics())), notes)

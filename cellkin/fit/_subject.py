@@ -15,21 +15,24 @@ The data of one subject are handled as NumPy arrays taken once from the table; a
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from cellkin import models
 from cellkin._version import __version__
-from cellkin.errors import OptionError
+from cellkin.errors import IdentifiabilityWarning, OptionError
 from cellkin.fit import _data, likelihood
 from cellkin.fit._optimise import OPTIMISERS, canonical, optimise
 from cellkin.fit._prior import Prior
 from cellkin.fit._problem import SubjectProblem, build_layout
+from cellkin.fit._reliability import Evidence, assess, check_enough_samples
 from cellkin.fit._result import FitResult
-from cellkin.fit._uncertainty import build_parameter_table, covariance, stationary
+from cellkin.fit._uncertainty import build_parameter_table, covariance, stationary, t_quantile
 from cellkin.io import read_kinetics
 from cellkin.models.base import Model
 
@@ -68,7 +71,10 @@ def fit(
         Assays to fit: one (default ``qpcr`` when present, else the first) or several for a
         **joint fit** sharing the kinetic parameters, with an assay-specific scale
         (``scale_<assay>``, level of that assay per unit of the first assay's level) and
-        residual error.
+        residual error. A joint fit uses the assays the subject has with at least 3
+        quantified post-infusion samples (any with a prior), with a note in
+        ``FitResult.notes`` for each one left out (options naming its parameters are
+        ignored); FitError when none is left.
     error : {"log-additive", "combined", "additive", "proportional"} or mapping
         Residual error model (:mod:`cellkin.fit.likelihood`): one for every assay, or one per
         assay, e.g. ``{"qpcr": "log-additive", "flow": "combined"}``.
@@ -105,7 +111,25 @@ def fit(
     -------
     FitResult
         Frozen result: parameter table (estimate, SE, RSE%, 95% CI on the natural scale),
-        covariance, −2LL, AIC, BIC, convergence, predictions and residuals.
+        covariance, −2LL, AIC, BIC, convergence, predictions and residuals, and the
+        reliability verdict (``reliable``, ``issues``: see :data:`cellkin.fit.ISSUE_CODES`).
+
+    Raises
+    ------
+    FitError
+        Without a prior, when the subject has fewer quantified samples than free parameters
+        (the fit is refused; the message says what to do: fix parameters, pass ``prior=``,
+        or fit the population), or fewer than 3 quantified post-infusion samples of a fitted
+        assay.
+    DataError, OptionError
+        Invalid table, bad option value.
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        When the data do not determine every parameter: parameters not identifiable
+        (singular information matrix) or with an RSE over 100%. The same finding is in
+        ``FitResult.issues``; batch fits record it in their ``warnings`` column.
 
     Notes
     -----
@@ -132,7 +156,7 @@ def fit(
     if _data.as_read(kinetics):  # read_kinetics output: re-check only this subject's numbers
         chosen, rows = _data.select_subject(kinetics, subject)
         table, subject = (rows, chosen) if _data.sound(rows) else (None, subject)
-    return fit_table(
+    result = fit_table(
         read_kinetics(kinetics) if table is None else table,
         model,
         subject=subject,
@@ -146,6 +170,21 @@ def fit(
         n_starts=n_starts,
         seed=seed,
     )
+    _warn_identifiability(result)
+    return result
+
+
+def _warn_identifiability(result: FitResult) -> None:
+    """:class:`IdentifiabilityWarning` naming what the data leave undetermined."""
+    found = [i.message for i in result.issues if i.code in ("covariance_singular", "rse_over_100")]
+    if found:
+        warnings.warn(
+            f"subject {result.subject!r}: the data do not determine every parameter "
+            f"({'; '.join(found)}); the fit is not reliable. Fix these parameters, pass a "
+            f"prior (`prior='published'`) or fit the population.",
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
 
 
 def _resolve_prior(prior: Any, model: Model, subject: str) -> Prior | None:
@@ -186,16 +225,22 @@ def fit_table(
     subject, rows = _data.select_subject(kinetics, subject)
     chosen_prior = _resolve_prior(prior, model, subject)
     samples = _data.Samples(rows)
-    chosen = _data.select_assays(samples.assay, assays, subject)
-    errors = likelihood.check_error(error, chosen)
     least = 0 if chosen_prior is not None else _data.MIN_QUANTIFIED
+    chosen, notes = _data.select_assays(samples, assays, subject, max(least, 1))
+    asked = [assays] if isinstance(assays, str) else list(assays or ())
+    dropped = [a for a in asked if a not in chosen]
+    error = _data.for_assays(error, dropped) if isinstance(error, Mapping) else error
+    fixed, bounds, initial = (_data.for_assays(o, dropped) for o in (fixed, bounds, initial))
+    errors = likelihood.check_error(error, chosen)
     obs, (positions, used), excluded = _data.observations(samples, chosen, blq, subject, least)
     units = {a: str(samples.unit[samples.assay == a][0]) for a in chosen}
     kinetic, scales, typical = _data.initial_values(model, samples, chosen)
     layout = build_layout(model, chosen, units, errors, kinetic, scales, typical)
     layout, free = _data.apply_overrides(layout, fixed, bounds, initial)
-    if chosen_prior is not None:
-        free_names = [name for name, varies in zip(layout.names, free, strict=True) if varies]
+    free_names = [name for name, varies in zip(layout.names, free, strict=True) if varies]
+    if chosen_prior is None:
+        check_enough_samples(subject, obs.n - obs.n_censored, free_names)
+    else:
         chosen_prior = chosen_prior.restricted_to(free_names)
     problem = SubjectProblem(model, obs, layout, errors, chosen_prior)
     (minus2ll, search, outcome), evaluations, starts_run, objective = optimise(
@@ -203,15 +248,25 @@ def fit_table(
     )
     minus2ll -= _prior_penalty(problem, search)
     search = canonical(problem, search, free)
-    structural, cov, covariance_note, failed = covariance(problem, search, free, objective)
+    uncertainty = covariance(problem, search, free, objective)
+    structural, cov = uncertainty.structural, uncertainty.matrix
     dof = obs.n - int(structural.sum())
     table = build_parameter_table(problem, search, free, structural, cov, dof)
     theta = problem.transform.to_model(search)
     z = objective.standardized(search) if objective is not None else problem.standardized(theta)
     data = _data.data_table(rows, positions, used, problem.predict(theta), z)
     n_free = int(free.sum())
-    message = outcome.message + (f"; {covariance_note}" if covariance_note else "")
+    message = outcome.message + (f"; {uncertainty.note}" if uncertainty.note else "")
     converged = bool(outcome.success) or stationary(problem, search, structural, cov, objective)
+    success = converged and not uncertainty.failed
+    issues = assess(Evidence(
+        problem=problem, search=search, free=free, structural=structural, covariance=cov,
+        unidentified=uncertainty.unidentified, covariance_failed=uncertainty.failed,
+        leverage=uncertainty.leverage, z=z, rse_pct=table["rse_pct"].to_numpy(float),
+        quantile=float(stats.norm.ppf(0.975)) if chosen_prior is not None
+        else t_quantile(0.975, max(dof, 1)),
+        success=success, message=message,
+    ))  # fmt: skip
     return FitResult(
         subject=subject,
         model=model,
@@ -231,7 +286,7 @@ def fit_table(
         n_censored=obs.n_censored,
         n_free=n_free,
         dof=dof,
-        success=converged and not failed,
+        success=success,
         message=message,
         nfev=evaluations,
         data=data,
@@ -251,6 +306,8 @@ def fit_table(
             "optimiser": OPTIMISERS[objective is not None],
         },
         layout=layout,
+        issues=issues,
+        notes=notes,
     )
 
 

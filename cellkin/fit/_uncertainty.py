@@ -13,6 +13,7 @@ natural scale by the delta method.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from scipy import stats
 from cellkin.fit._objective import CompiledObjective
 from cellkin.fit._problem import SubjectProblem, central_differences
 
-__all__ = ["build_parameter_table", "covariance", "stationary"]
+__all__ = ["Uncertainty", "build_parameter_table", "covariance", "stationary", "t_quantile"]
 
 
 def stationary(
@@ -54,19 +55,50 @@ def stationary(
     return bool(0.25 * g @ covariance @ g < 1e-3)
 
 
+@dataclass(frozen=True)
+class Uncertainty:
+    """The covariance of a fit and what it leaves out.
+
+    Attributes
+    ----------
+    structural : ndarray of bool
+        Parameters in the covariance (free, not error parameters, not pinned at a bound,
+        identified).
+    matrix : ndarray
+        Covariance of the ``structural`` parameters on the estimation scale (NaN when it
+        could not be computed).
+    note : str
+        The parameters left out and why, or the covariance problem ("" when none).
+    failed : bool
+        No covariance could be computed (the model failed, or too few samples).
+    unidentified : tuple of str
+        Parameters left out because the information matrix was singular.
+    leverage : ndarray or None
+        Leverage ``diag(J I⁻¹ Jᵀ)`` of each observation (``J`` the information Jacobian,
+        ``I`` the information matrix); None without a covariance.
+    """
+
+    structural: np.ndarray
+    matrix: np.ndarray
+    note: str
+    failed: bool
+    unidentified: tuple[str, ...] = ()
+    leverage: np.ndarray | None = None
+
+
 def covariance(
     problem: SubjectProblem,
     search: np.ndarray,
     free: np.ndarray,
     objective: CompiledObjective | None,
-):
+) -> Uncertainty:
     """Jacobian-based covariance of the identified kinetic/scale parameters (estimation scale).
 
     Parameters pinned at a bound are left out, and while the information matrix is singular
     (condition number > 1e10) the parameter with the least information is left out too (e.g.
     α once FB reaches 1, when the decline is mono-exponential). Those get no SE and are
-    named in the note, so that the identified ones keep their uncertainty.
-    Returns ``(structural, covariance, note, failed)``.
+    named in the note (and, the unidentified ones, in ``unidentified``), so that the
+    identified ones keep their uncertainty.
     """
     lower = problem.transform.to_search(problem.layout.lower)
     upper = problem.transform.to_search(problem.layout.upper)
@@ -80,25 +112,31 @@ def covariance(
     names = np.array(problem.layout.names)
     notes = [f"{', '.join(names[pinned])} at a bound"] if pinned.any() else []
     if not np.isfinite(jacobian).all():
-        return structural, np.full((structural.sum(),) * 2, np.nan), "model failed", True
+        return Uncertainty(structural, np.full((structural.sum(),) * 2, np.nan), "model failed",
+                           True)  # fmt: skip
     columns = np.flatnonzero(structural)
     full = jacobian.T @ jacobian + _prior_information(problem, columns)
     keep = np.ones(columns.size, dtype=bool)
     while keep.any() and np.linalg.cond(full[np.ix_(keep, keep)]) > 1e10:
         norms = np.where(keep, np.sqrt(np.diag(full)), np.inf)
         keep[int(np.argmin(norms))] = False
-    if not keep.all():
-        notes.append(f"{', '.join(names[columns[~keep]])} not identifiable")
+    unidentified = tuple(str(n) for n in names[columns[~keep]])
+    if unidentified:
+        notes.append(f"{', '.join(unidentified)} not identifiable")
         structural[columns[~keep]] = False
     n, p = problem.obs.n, int(keep.sum())
     if p == 0:
-        return structural, np.empty((0, 0)), "; ".join(notes), False
-    information = full[np.ix_(keep, keep)]
+        return Uncertainty(structural, np.empty((0, 0)), "; ".join(notes), False, unidentified)
+    inverse = np.linalg.inv(full[np.ix_(keep, keep)])
+    kept = jacobian[:, keep]
+    leverage = np.einsum("ij,jk,ik->i", kept, inverse, kept)
     if problem.prior is not None:  # the posterior's curvature: no small-sample factor
-        return structural, np.linalg.inv(information), "; ".join(notes), False
+        return Uncertainty(structural, inverse, "; ".join(notes), False, unidentified, leverage)
     if n <= p:
-        return structural, np.full((p, p), np.nan), "too few samples for a covariance", True
-    return structural, np.linalg.inv(information) * n / (n - p), "; ".join(notes), False
+        return Uncertainty(structural, np.full((p, p), np.nan),
+                           "too few samples for a covariance", True, unidentified)  # fmt: skip
+    return Uncertainty(structural, inverse * n / (n - p), "; ".join(notes), False, unidentified,
+                       leverage)  # fmt: skip
 
 
 def _prior_information(problem: SubjectProblem, columns: np.ndarray) -> np.ndarray:
@@ -116,7 +154,7 @@ def _prior_information(problem: SubjectProblem, columns: np.ndarray) -> np.ndarr
 
 
 @functools.lru_cache(maxsize=256)
-def _t_quantile(probability: float, dof: int) -> float:
+def t_quantile(probability: float, dof: int) -> float:
     """Student-t quantile (cached: a batch asks for the same few again and again)."""
     return float(stats.t.ppf(probability, dof))
 
@@ -147,7 +185,7 @@ def build_parameter_table(
     if problem.prior is not None:
         quantile = float(stats.norm.ppf(0.5 + confidence / 2))
     else:
-        quantile = _t_quantile(0.5 + confidence / 2, max(dof, 1))
+        quantile = t_quantile(0.5 + confidence / 2, max(dof, 1))
     estimate = transform.to_model(search)
     se = transform.derivative(search) * se_search
     with np.errstate(invalid="ignore"):

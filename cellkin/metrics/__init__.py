@@ -1,5 +1,8 @@
 """Exposure metrics: observed (NCA) and model-based metrics, their study summaries, and their
-links to response and toxicity (exposure-response, survival by exposure, dose-exposure)."""
+links to response and toxicity (exposure-response, survival by exposure, dose-exposure).
+
+The time back to baseline is a time-to-event endpoint: :func:`summarize` summarises it by
+Kaplan–Meier (:func:`time_to_event_summary`), never by a median over censored values."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from cellkin.metrics._model import model_metrics
 from cellkin.metrics._nca import nca, nca_long, nca_parameters
 from cellkin.metrics._nca_options import NCAOptions
 from cellkin.metrics._summary import summarize
+from cellkin.metrics._time_to_event import time_to_event_summary
 
 __all__ = [
     "DoseExposureResult",
@@ -27,4 +31,5 @@ __all__ = [
     "nca_long",
     "nca_parameters",
     "summarize",
+    "time_to_event_summary",
 ]

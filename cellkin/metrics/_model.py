@@ -6,6 +6,14 @@ baseline** — the root of the fitted curve at ``max(baseline, LLOQ)`` after Tma
 definition that extrapolates beyond the last sample. Confidence intervals come from sampling
 the estimation-scale parameter covariance (percentiles of the metric over the draws).
 
+Every metric says how far it rests on the model rather than on data. ``<metric>_extrapolated``
+is True where the number depends on the fitted curve beyond the subject's quantified samples
+(:func:`model_metrics` lists the rule of each metric), and a time back to baseline or a phase
+half-life beyond the **horizon** (default twice the subject's last sample day) is reported as
+censored at the horizon (``<metric>_censored``), not as a number of centuries. Each row also
+carries the fit's reliability verdict (``reliable``, ``issues``: :attr:`cellkin.fit.FitResult.
+issues`) and an ``exclude_reason``.
+
 It takes one fit, a batch of fits or any collection of them: the metrics of a whole batch are
 computed here, in one place, not inside the fitting workers. Models that declare closed-form
 metrics (capability 8 of :class:`~cellkin.models.base.Model`; the Stein models) have the
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -28,6 +36,7 @@ import pandas as pd
 
 from cellkin.errors import OptionError
 from cellkin.metrics._baseline import profile_baseline, threshold
+from cellkin.metrics._extrapolation import extrapolated
 from cellkin.metrics._nca_parameters import interval_name
 from cellkin.models.capabilities import METRIC_NAMES, call_metrics, metrics_address
 
@@ -139,7 +148,8 @@ class _Options:
 
 @dataclass
 class _Task:
-    """One fit × assay: its identity columns, threshold, point estimate and draws."""
+    """One fit × assay: its identity columns, threshold, point estimate, draws, and the days
+    that bound its data (post-infusion samples) and its horizon."""
 
     result: Any
     assay: str
@@ -148,6 +158,11 @@ class _Task:
     point: np.ndarray  # natural-scale full vector
     draws: np.ndarray | None  # (n_draws, n_full)
     scale_column: int | None
+    first_quantified: float = math.nan
+    last_quantified: float = math.nan
+    last_sample: float = math.nan
+    horizon: float = math.inf
+    quantified: np.ndarray = field(default_factory=lambda: np.empty(0))  # their days
 
     def scale_of(self, rows: np.ndarray) -> np.ndarray:
         if self.scale_column is None:
@@ -160,11 +175,23 @@ def _tasks(result: FitResult, options: _Options) -> list[_Task]:
     draws = None
     if np.isfinite(result.covariance_search).all() and options.n_draws > 0:
         draws = result.sample_parameters(options.n_draws, options.seed)
+    data = result.data
+    time = data["time"].to_numpy(dtype=float)
+    post = time >= 0
+    horizon = options.horizon
+    if horizon is None:
+        horizon = 2.0 * float(time[post].max()) if post.any() else math.inf
     tasks = []
     for assay in result.assays:
         base, threshold = _threshold(result, assay, options.baseline)
         column = None if assay == result.assays[0] else result.layout.index(f"scale_{assay}")
-        tasks.append(_Task(result, assay, base, threshold, estimate, draws, column))
+        mine = post & (data["assay"].to_numpy() == assay)
+        quantified = time[mine & ~data["blq"].to_numpy(dtype=bool)]
+        days = (float(quantified.min()), float(quantified.max())) if quantified.size else (
+            math.nan, math.nan)  # fmt: skip
+        last = float(time[mine].max()) if mine.any() else math.nan
+        tasks.append(_Task(result, assay, base, threshold, estimate, draws, column, *days, last,
+                           float(horizon), quantified))  # fmt: skip
     return tasks
 
 
@@ -217,10 +244,8 @@ def _numeric(task: _Task, options: _Options) -> dict[str, np.ndarray]:
     """Metrics of a model without closed forms: its curve on a dense grid (estimate and
     draws), trapezoidal AUCs, the first grid day after the peak at or below the threshold."""
     result = task.result
-    horizon = options.horizon
-    if horizon is None:
-        last = float(result.data["time"].max())
-        horizon = max(365.0, 2 * last, float(options.intervals[:, 1].max(initial=0.0)))
+    horizon = task.horizon if math.isfinite(task.horizon) else 365.0
+    horizon = max(horizon, float(options.intervals[:, 1].max(initial=0.0)))
     rows = task.point[np.newaxis] if task.draws is None else np.vstack([task.point, task.draws])
     k = len(result.model.params)
     grid = np.linspace(0.0, horizon, _GRID_POINTS)
@@ -235,8 +260,10 @@ def _numeric(task: _Task, options: _Options) -> dict[str, np.ndarray]:
     for name in ("auc_inf", "doubling_time", "half_life_fast", "half_life_terminal"):
         metric[name] = np.full(levels.shape[0], np.nan)
     after = (grid[np.newaxis, :] > grid[peak][:, np.newaxis]) & (levels <= task.threshold)
-    metric["time_back_to_baseline"] = np.where(after.any(axis=1), grid[np.argmax(after, axis=1)],
-                                               np.nan)  # fmt: skip
+    failed = ~np.isfinite(levels).all(axis=1)
+    metric["time_back_to_baseline"] = np.where(  # not reached on the grid: beyond its end
+        after.any(axis=1), grid[np.argmax(after, axis=1)], np.where(failed, np.nan, np.inf)
+    )
     values = np.column_stack(list(metric.values()))[:, np.newaxis, :]
     tail = 50.0 * (1.0 - options.confidence)
     if rows.shape[0] > 1:
@@ -247,31 +274,68 @@ def _numeric(task: _Task, options: _Options) -> dict[str, np.ndarray]:
             for j, name in enumerate(metric)}  # fmt: skip
 
 
+#: Metrics reported as censored at the horizon when they lie beyond it.
+_CENSORED_AT_HORIZON = ("time_back_to_baseline", "half_life_fast", "half_life_terminal")
+
+
 def _row(task: _Task, values: Mapping[str, np.ndarray]) -> dict[str, object]:
     result = task.result
     unit = result.units[task.assay]
     row: dict[str, object] = {"subject": result.subject, "assay": task.assay, "unit": unit,
                               "auc_unit": f"{unit}*day"}  # fmt: skip
+    censored = {}
     for name, (value, lower, upper) in values.items():
+        if name in _CENSORED_AT_HORIZON:
+            (value, lower, upper), censored[name] = _at_horizon((value, lower, upper), task)
         row[name] = float(value)
         row[f"{name}_ci_lower"], row[f"{name}_ci_upper"] = float(lower), float(upper)
+    flags = extrapolated(task, {name: float(v[0]) for name, v in values.items()})
+    row.update({f"{name}_extrapolated": flag for name, flag in flags.items()})
+    row.update({f"{name}_censored": censored[name] for name in _CENSORED_AT_HORIZON[1:]})
     missing = [name for name in ("cmax", "tmax") if not math.isfinite(row[name])]  # type: ignore[arg-type]
     row.update({"time_back_to_baseline_method": "model",
-                "time_back_to_baseline_censored": False, "tbb_threshold": task.threshold,
-                "baseline": task.baseline, "success": bool(result.success),
-                "exclude_reason": _reason(result, missing)})  # fmt: skip
+                "time_back_to_baseline_censored": censored["time_back_to_baseline"],
+                "tbb_threshold": task.threshold, "baseline": task.baseline,
+                "horizon": task.horizon, "success": bool(result.success),
+                "reliable": bool(result.reliable), "issues": ", ".join(result.issue_codes),
+                "exclude_reason": _reason(result, missing, censored, flags,
+                                          task.horizon)})  # fmt: skip
     return row
 
 
-def _reason(result: FitResult, missing: list[str]) -> str:
+def _at_horizon(values: tuple[float, float, float], task: _Task):
+    """``(value, lower, upper)`` with every number beyond the horizon set to it, and whether
+    the value itself was (censored at the horizon)."""
+    horizon = task.horizon
+    beyond = bool(values[0] > horizon)  # NaN (not computable) is not censored
+    return tuple(min(v, horizon) if math.isfinite(horizon) and v > horizon else v
+                 for v in values), beyond  # fmt: skip
+
+
+def _reason(
+    result: FitResult,
+    missing: list[str],
+    censored: Mapping[str, bool],
+    flags: Mapping[str, bool],
+    horizon: float,
+) -> str:
     """Why the metrics of a fit should not be used as they are ("" when nothing to say)."""
     reasons = []
     if not result.success:
         reasons.append(f"fit did not converge ({result.message})")
+    codes = [code for code in result.issue_codes if code != "not_converged"]
+    if codes:
+        reasons.append(f"unreliable fit: {', '.join(codes)}")
     if not np.isfinite(result.covariance_search).all():
         reasons.append("no covariance: no CIs")
     if missing:
         reasons.append(f"the model failed at the estimate ({', '.join(missing)} not computable)")
+    beyond = [name for name, hit in censored.items() if hit]
+    if beyond:
+        reasons.append(f"censored at the horizon ({horizon:g} d): {', '.join(beyond)}")
+    outside = [name for name, flag in flags.items() if flag]
+    if outside:
+        reasons.append(f"extrapolated beyond the quantified samples: {', '.join(outside)}")
     return "; ".join(reasons)
 
 
@@ -341,9 +405,13 @@ def model_metrics(
         Baseline for the time-back-to-baseline threshold ``max(baseline, LLOQ)``, defined as
         in :func:`cellkin.metrics.nca` from the subject's pre-infusion samples.
     horizon : float, optional
-        Last day of the grid for models without closed forms (mechanistic ODEs); default
-        ``max(365, 2 × last sample day, last interval end)``. Draws whose integration fails
-        on the grid (e.g. an escaping tumour overflowing) give NaN and are left out of the
+        Day beyond which a time back to baseline or a phase half-life is not extrapolated
+        but reported as **censored at the horizon**: the value (and any CI limit beyond it)
+        is the horizon and ``<metric>_censored`` is True. Default: twice the subject's last
+        post-infusion sample day. It is also the end of the grid of models without closed
+        forms (mechanistic ODEs; at least the last interval end), on which a curve that does
+        not fall to the threshold is censored likewise; draws whose integration fails on
+        the grid (e.g. an escaping tumour overflowing) give NaN and are left out of the
         percentiles.
 
     Returns
@@ -352,11 +420,20 @@ def model_metrics(
         One row per fit × fitted assay: ``subject, assay, unit, auc_unit``, the metrics ``cmax,
         tmax, auc_<a>_<b>…, auc_inf, doubling_time, half_life_fast, half_life_terminal,
         time_back_to_baseline`` each with ``<metric>_ci_lower`` and ``<metric>_ci_upper`` (at
-        the ``confidence`` level; NaN when the fit has no covariance), and
-        ``time_back_to_baseline_method`` ("model"), ``time_back_to_baseline_censored`` (False:
-        the fitted curve extrapolates), ``tbb_threshold``, ``baseline``, ``success`` (the fit
-        converged) and ``exclude_reason`` (why the numbers should not be used as they are;
-        empty when nothing is known against them).
+        the ``confidence`` level; NaN when the fit has no covariance); ``<metric>_extrapolated``
+        for each (True where it depends on the fitted curve beyond the quantified samples;
+        the rule of each metric is in :mod:`cellkin.metrics._extrapolation`: the peak
+        outside the samples for Cmax/Tmax, over 20% of the area outside them for an AUC, no
+        sample before/after Tmax for the doubling time/fast half-life, the terminal phase not
+        reached for the terminal half-life, a return after the last sample for the time back
+        to baseline); ``half_life_fast_censored``, ``half_life_terminal_censored``;
+        ``time_back_to_baseline_method`` ("model"), ``time_back_to_baseline_censored`` (beyond
+        the horizon), ``tbb_threshold``, ``baseline``, ``horizon`` (days), ``success`` (the
+        fit converged), ``reliable`` and ``issues`` (the fit's verdict, issue codes
+        comma-separated: :attr:`cellkin.fit.FitResult.issues`) and ``exclude_reason`` (why
+        the numbers should not be used as they are — unreliable fit, no covariance,
+        censoring at the horizon, extrapolated metrics; empty when nothing is known against
+        them).
     """
     array = _check(intervals, confidence, n_draws)
     options = _Options(array, float(confidence), int(n_draws), int(seed), baseline, horizon)
@@ -384,7 +461,7 @@ def _frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
     appearance; NaN where a row lacks one)."""
     if not rows:
         return pd.DataFrame(columns=["subject", "assay", "unit", "auc_unit", "success",
-                                     "exclude_reason"])  # fmt: skip
+                                     "reliable", "issues", "exclude_reason"])  # fmt: skip
     keys = dict.fromkeys(key for row in rows for key in row)
     return pd.DataFrame({key: _array([row.get(key, np.nan) for row in rows]) for key in keys})
 

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from cellkin.errors import DataError
+from cellkin.metrics._time_to_event import tbb_summary
 
 __all__ = ["summarize"]
 
@@ -64,9 +65,13 @@ def summarize(
     SD of the logs; never for times; with a zero value the geometric mean is 0 and the CV
     undefined, as PKNCA), ``mean``, ``sd``, ``median``, ``min``, ``max``, ``n_zero`` and
     ``n_missing`` (subjects whose value could not be computed). Times (Tmax, Tlast, time
-    above the LLOQ, time back to baseline) are summarised by median and range, following
-    PKNCA's summary conventions. (The time back to baseline is a time-to-event quantity; its
-    Kaplan–Meier summary is not part of this table.)
+    above the LLOQ) are summarised by median and range, following PKNCA's summary
+    conventions. The time back to baseline, when the table says which values are censored
+    (``time_back_to_baseline_censored``), is summarised by Kaplan–Meier (see
+    :func:`cellkin.metrics.time_to_event_summary`): ``median`` with ``median_ci_lower`` and
+    ``median_ci_upper``, ``n_events``, ``n_censored`` and ``p_back_1m``, ``p_back_3m``,
+    ``p_back_6m`` (probability of being back to baseline by 1, 3 and 6 months, with CIs);
+    ``mean`` and ``sd`` are then NaN and ``min``/``max`` the range of the observed returns.
 
     Parameters
     ----------
@@ -113,9 +118,10 @@ def summarize(
             row = dict(zip(keys, key, strict=True))
             row["metric"] = metric
             row["unit"] = _metric_unit(part, metric)
-            row.update(_describe(part[metric], geometric=metric not in TIME_METRICS))
+            censored = tbb_summary(part) if metric == "time_back_to_baseline" else None
+            row.update(censored or _describe(part[metric], geometric=metric not in TIME_METRICS))
             row["n_missing"] = int(part[metric].isna().sum())
-            row["n_zero"] = int(row["n_zero"])
+            row["n_zero"] = int(row.get("n_zero", 0))
             rows.append(row)
     if not rows:  # an empty metrics table summarises to an empty table with the same columns
         columns = [*keys, "metric", "unit", *_describe(pd.Series(dtype=float), True), "n_missing"]

@@ -36,8 +36,12 @@ def _metric_pairs(nca_table: pd.DataFrame, model_table: pd.DataFrame, metric: st
                             f"{sorted(map(str, table['assay'].unique()))}")  # fmt: skip
     nca = nca_table[nca_table["assay"] == assay]
     model = model_table[model_table["assay"] == assay]
-    if "success" in model:
-        model = model[model["success"].astype(bool)]
+    if "reliable" in model:
+        reliable = model["reliable"].astype(bool)
+    elif "success" in model:
+        reliable = model["success"].astype(bool)
+    else:
+        reliable = pd.Series(True, index=model.index)
     censored = f"{metric}_censored"
     frame = pd.DataFrame({
         "subject": nca["subject"].astype(str),
@@ -48,7 +52,13 @@ def _metric_pairs(nca_table: pd.DataFrame, model_table: pd.DataFrame, metric: st
         "model": pd.to_numeric(model[metric], errors="coerce"),
         "lower": pd.to_numeric(model.get(f"{metric}_ci_lower", np.nan), errors="coerce"),
         "upper": pd.to_numeric(model.get(f"{metric}_ci_upper", np.nan), errors="coerce"),
+        "reliable": reliable.to_numpy(),
+        "model_censored": model[censored].fillna(False).astype(bool).to_numpy()
+                          if censored in model else False,
     }), on="subject", how="inner")  # fmt: skip
+    model_censored = frame.pop("model_censored").astype(bool)
+    frame.attrs["model_censored"] = bool((model_censored & ~frame["censored"]).any())
+    frame["censored"] = frame["censored"].astype(bool) | model_censored
     return frame
 
 
@@ -75,14 +85,16 @@ def metric_agreement(
 ) -> Any:
     """Model-based against NCA (observed) value of a metric, one point per subject.
 
-    The x axis is the NCA value (:func:`cellkin.nca`), the y axis the model-based value of a
-    converged fit (``BatchFit.metrics`` or :meth:`cellkin.FitResult.metrics`) with the CI of
-    the table (``<metric>_ci_lower``/``_ci_upper``) as an error bar; the dashed line is the
-    identity. A text box gives the geometric mean ratio model/NCA
-    ``GMR = exp(mean(ln(model/NCA)))`` over the subjects with both values positive, with its
-    t-based CI ``exp(m ± t((1 + confidence)/2, n−1)·s/√n)``. For time back to baseline, NCA
-    values censored at the last sample are drawn open and left out of the GMR (they are
-    lower bounds).
+    The x axis is the NCA value (:func:`cellkin.nca`), the y axis the model-based value
+    (``BatchFit.metrics`` or :meth:`cellkin.FitResult.metrics`) with the CI of the table
+    (``<metric>_ci_lower``/``_ci_upper``) as an error bar; the dashed line is the identity.
+    Fits that are not reliable (the table's ``reliable`` column, or ``success`` in a table
+    without it) are drawn marked — open grey squares, no error bar — not hidden. A text box
+    gives the geometric mean ratio model/NCA ``GMR = exp(mean(ln(model/NCA)))`` over the
+    subjects with a reliable fit and both values positive, with its t-based CI
+    ``exp(m ± t((1 + confidence)/2, n−1)·s/√n)``. For time back to baseline, NCA values
+    censored at the last sample are drawn open and left out of the GMR (they are lower
+    bounds), as are model-based values censored at the horizon.
 
     Parameters
     ----------
@@ -109,6 +121,11 @@ def metric_agreement(
     level = check_confidence(confidence)
     table = model_metrics.metrics() if isinstance(model_metrics, BatchFit) else model_metrics
     pairs = _metric_pairs(nca_table, table, metric, assay)
+    censored_label = (
+        "censored (NCA: last sample; model: horizon)"
+        if pairs.attrs.get("model_censored")
+        else "NCA censored at last sample"
+    )
     labels = [_metric_label(t[t["assay"] == assay], metric) for t in (nca_table, table)]
     finite = np.isfinite(pairs[["nca", "model"]]).all(axis=1)
     shown = finite & ((pairs["nca"] > 0) & (pairs["model"] > 0) if log else True)
@@ -118,15 +135,20 @@ def metric_agreement(
     ax = axes(ax)
     error = np.vstack([pairs["model"] - pairs["lower"], pairs["upper"] - pairs["model"]])
     error = np.clip(np.nan_to_num(error), 0, None)
+    reliable = pairs["reliable"].astype(bool).to_numpy()
+    if (~reliable).any():
+        ax.plot(pairs["nca"][~reliable], pairs["model"][~reliable], "s", mfc="none", ms=5,
+                color="0.55", label="unreliable fit (not in the GMR)")  # fmt: skip
     for censored, style in ((False, {}), (True, {"mfc": "none"})):
-        rows = (pairs["censored"] == censored).to_numpy()
+        rows = (pairs["censored"] == censored).to_numpy() & reliable
         if rows.any():
-            label = "NCA censored at last sample" if censored else "subjects"
+            label = censored_label if censored else "subjects"
             ax.errorbar(pairs["nca"][rows], pairs["model"][rows], yerr=error[:, rows], fmt="o",
                         color="C0", ms=5, capsize=2, elinewidth=0.8, label=label,
                         **style)  # fmt: skip
     identity_line(ax, pairs[["nca", "model"]].to_numpy(float).ravel())
-    _gmr_box(ax, pairs[~pairs["censored"] & (pairs["nca"] > 0) & (pairs["model"] > 0)], level)
+    _gmr_box(ax, pairs[reliable & ~pairs["censored"] & (pairs["nca"] > 0) & (pairs["model"] > 0)],
+             level)  # fmt: skip
     if left_out:
         ax.text(0.98, 0.09, f"{left_out} subject(s) without two positive values not shown",
                 transform=ax.transAxes, ha="right", fontsize=7, color="0.35")  # fmt: skip

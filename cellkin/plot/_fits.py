@@ -19,7 +19,11 @@ from cellkin.fit import BatchFit, FitResult
 from cellkin.plot._axes import axes, new_figure
 from cellkin.plot._common import DAYS
 
-__all__ = ["converged_fits", "fit_map", "individual_fit", "individual_fits", "used_samples"]
+__all__ = ["UNRELIABLE", "converged_fits", "fit_map", "individual_fit", "individual_fits",
+           "used_samples"]  # fmt: skip
+
+#: Colour of what is drawn for a fit that is not reliable (titles).
+UNRELIABLE = "#d95f02"
 
 
 def fit_map(fits: Any) -> dict[str, FitResult]:
@@ -67,7 +71,9 @@ def individual_fit(
 
     Per assay (one colour each): quantified samples as filled circles, BLQ samples as open
     down triangles at their LLOQ, the fitted curve and — when the covariance is finite — its
-    confidence band (:meth:`cellkin.fit.FitResult.predict_interval`). Log y axis.
+    confidence band (:meth:`cellkin.fit.FitResult.predict_interval`). Log y axis. A fit that
+    is not :attr:`~cellkin.fit.FitResult.reliable` is drawn marked, not hidden: a dashed
+    curve labelled "fit (unreliable)" and a title naming its issue codes, in orange.
 
     Parameters
     ----------
@@ -99,14 +105,19 @@ def individual_fit(
                 label=f"{assay} observed ({result.units[assay]})")  # fmt: skip
         ax.plot(censored["time"], censored["lloq"], "v", mfc="none", color=colour,
                 label=f"{assay} BLQ (at LLOQ)")  # fmt: skip
-        ax.plot(grid, result.predict(grid, assay), "-", color=colour, label=f"{assay} fit")
+        style, label = ("-", "fit") if result.reliable else ("--", "fit (unreliable)")
+        ax.plot(grid, result.predict(grid, assay), style, color=colour, label=f"{assay} {label}")
         if band and np.isfinite(result.covariance_search).all():
             lower, upper = result.predict_interval(grid, assay)
             ax.fill_between(grid, lower, upper, color=colour, alpha=0.2, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel(DAYS)
     ax.set_ylabel("level")
-    ax.set_title(f"{result.subject}: {result.model.name}")
+    if result.reliable:
+        ax.set_title(f"{result.subject}: {result.model.name}")
+    else:
+        ax.set_title(f"{result.subject}: {result.model.name} — unreliable: "
+                     f"{', '.join(result.issue_codes)}", color=UNRELIABLE)  # fmt: skip
     ax.legend(fontsize="small")
     return ax
 
@@ -127,7 +138,8 @@ def individual_fits(
     Each panel is :func:`individual_fit` (quantified samples filled, BLQ samples as open down
     triangles at their LLOQ, fitted curve with its 95% confidence band, one colour per assay,
     log y axis) titled with the subject id; a fit that did not converge is titled in red with
-    "(not converged)". With a :class:`~cellkin.fit.BatchFit`, a subject without a fit gets a
+    "(not converged)", one that converged but is not reliable in orange with "(unreliable)"
+    and its curve dashed. With a :class:`~cellkin.fit.BatchFit`, a subject without a fit gets a
     panel naming the failure. Unused grid cells are hidden; one legend for the figure.
 
     Parameters
@@ -164,7 +176,7 @@ def individual_fits(
             _fit_panel(ax, fits[subject], sharey)
         else:
             reasons = failures.loc[failures["subject"] == subject, "reason"].astype(str)
-            text = textwrap.fill("no fit: " + "; ".join(reasons.head(2)), 30)
+            text = textwrap.fill("no fit: " + "; ".join(map(_short, reasons.head(2))), 30)
             ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=6, transform=ax.transAxes)
             ax.set_title(subject, fontsize=9, color="C3")
     if sharey and fits:
@@ -191,6 +203,13 @@ def _grid_order(
     if unknown or not order:
         raise DataError(f"no fit for subject(s) {unknown}" if unknown else "no subjects to plot")
     return order
+
+
+def _short(reason: str, limit: int = 90) -> str:
+    """The first clause of a failure reason, at most ``limit`` characters (the full text is
+    in the batch's failures table)."""
+    clause = reason.split("; ")[0]
+    return clause if len(clause) <= limit else clause[: limit - 1].rstrip() + "…"
 
 
 def _figure_legend(fig: Any, panels: Sequence[Any]) -> None:
@@ -221,5 +240,10 @@ def _fit_panel(ax: Any, result: FitResult, shared: bool) -> None:
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(labelsize=7)
-    title = result.subject if result.success else f"{result.subject} (not converged)"
-    ax.set_title(title, fontsize=9, color="black" if result.success else "C3")
+    if not result.success:
+        title, colour = f"{result.subject} (not converged)", "C3"
+    elif not result.reliable:
+        title, colour = f"{result.subject} (unreliable)", UNRELIABLE
+    else:
+        title, colour = result.subject, "black"
+    ax.set_title(title, fontsize=9, color=colour)

@@ -25,10 +25,17 @@ from cellkin import outcomes
 from cellkin._version import __version__
 from cellkin.errors import CellkinError
 from cellkin.fit import fit_all
-from cellkin.metrics import dose_exposure, exposure_response, exposure_survival, summarize
+from cellkin.metrics import (
+    dose_exposure,
+    exposure_response,
+    exposure_survival,
+    summarize,
+    time_to_event_summary,
+)
 from cellkin.metrics import nca as run_nca
 from cellkin.outcomes import MONTH_DAYS
 from cellkin.report._inputs import StudyInputs
+from cellkin.report._reliability import check_model_fits, reliability_tables, selected_subjects
 
 __all__ = [
     "LANDMARK_MONTHS",
@@ -89,6 +96,11 @@ def kinetic_endpoints(
 ) -> pd.DataFrame:
     """Peak time and time back to baseline by group and assay (the study's kinetic endpoints).
 
+    The time back to baseline is a time-to-event endpoint, summarised by Kaplan–Meier with
+    the same function as :func:`cellkin.metrics.summarize` (so both give the same numbers
+    for the same group): times censored at the last sample (NCA) or at the horizon of a
+    model-based metric count as censored, never as returns.
+
     Parameters
     ----------
     metrics : pandas.DataFrame
@@ -101,16 +113,17 @@ def kinetic_endpoints(
     by : str or None
         Grouping column; the pooled group ``"all"`` is always added.
     horizon_days : float, default 183 (6 months)
-        A subject counts as back to baseline when its time back to baseline is known (not
-        censored) and at most `horizon_days`.
+        Day at which the probability of being back to baseline is reported.
 
     Returns
     -------
     pandas.DataFrame
-        ``group, assay, basis, n, tmax_median, tmax_min, tmax_max, n_back_to_baseline,
-        pct_back_to_baseline, tbb_median, tbb_min, tbb_max, n_tbb_censored`` — times in days;
-        the time-back-to-baseline statistics are over subjects whose return was observed
-        (or predicted) within the horizon.
+        ``group, assay, basis, n, tmax_median, tmax_min, tmax_max, n_tbb (subjects with a
+        time back to baseline, returned or censored), n_back_to_baseline (returns observed
+        by the horizon), n_tbb_censored, p_back_to_baseline, p_back_ci_lower, p_back_ci_upper
+        (Kaplan–Meier probability of being back to baseline by the horizon, 95% CI; NaN
+        when no subject is followed that long), tbb_median, tbb_ci_lower, tbb_ci_upper
+        (Kaplan–Meier median, days; NaN when not reached)``.
     """
     table = metrics.copy()
     if by is not None and by not in table:
@@ -125,31 +138,35 @@ def kinetic_endpoints(
     rows = []
     for key, part in groups:
         for assay, rows_of_assay in part.groupby("assay", sort=False):
-            tmax = rows_of_assay["tmax"].astype(float).dropna()
-            tbb = rows_of_assay["time_back_to_baseline"].astype(float)
-            censored = (
-                rows_of_assay["time_back_to_baseline_censored"].astype("boolean").fillna(True)
-            ).astype(bool)
-            reached = tbb[~censored & (tbb <= horizon_days)].dropna()
-            n = int(rows_of_assay["subject"].nunique())
-            rows.append(
-                {
-                    "group": key,
-                    "assay": assay,
-                    "basis": basis,
-                    "n": n,
-                    "tmax_median": tmax.median() if tmax.size else np.nan,
-                    "tmax_min": tmax.min() if tmax.size else np.nan,
-                    "tmax_max": tmax.max() if tmax.size else np.nan,
-                    "n_back_to_baseline": int(reached.size),
-                    "pct_back_to_baseline": 100.0 * reached.size / n if n else np.nan,
-                    "tbb_median": reached.median() if reached.size else np.nan,
-                    "tbb_min": reached.min() if reached.size else np.nan,
-                    "tbb_max": reached.max() if reached.size else np.nan,
-                    "n_tbb_censored": int(censored.sum()),
-                }
-            )
+            rows.append({"group": key, "assay": assay, "basis": basis,
+                         **_endpoint_row(rows_of_assay, horizon_days)})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _endpoint_row(rows: pd.DataFrame, horizon_days: float) -> dict[str, Any]:
+    """Tmax and the Kaplan–Meier time back to baseline of one group × assay."""
+    tmax = rows["tmax"].astype(float).dropna()
+    censored = rows["time_back_to_baseline_censored"]
+    known = censored.notna().to_numpy()
+    time = np.where(known, rows["time_back_to_baseline"].to_numpy(dtype=float), np.nan)
+    event = ~censored.astype("boolean").fillna(True).to_numpy(dtype=bool)
+    km = time_to_event_summary(time, event, landmarks={"p": horizon_days})
+    returned = np.isfinite(time) & event & (time <= horizon_days)
+    return {
+        "n": int(rows["subject"].nunique()),
+        "tmax_median": tmax.median() if tmax.size else np.nan,
+        "tmax_min": tmax.min() if tmax.size else np.nan,
+        "tmax_max": tmax.max() if tmax.size else np.nan,
+        "n_tbb": int(km["n"]),
+        "n_back_to_baseline": int(returned.sum()),
+        "n_tbb_censored": int(km["n_censored"]),
+        "p_back_to_baseline": km["p"],
+        "p_back_ci_lower": km["p_ci_lower"],
+        "p_back_ci_upper": km["p_ci_upper"],
+        "tbb_median": km["median"],
+        "tbb_ci_lower": km["median_ci_lower"],
+        "tbb_ci_upper": km["median_ci_upper"],
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,6 +305,7 @@ def analyse_study(
     n_jobs: int | None = None,
     executor: Any = None,
     exposures: Sequence[str] = ("cmax", "auc_0_28"),
+    model_fits: str = "reliable",
     progress: bool = True,
 ) -> StudyAnalysis:
     """Run the whole study analysis (see the module docstring).
@@ -309,6 +327,12 @@ def analyse_study(
         Parallelism of the batch fit (:func:`cellkin.fit_all`).
     exposures : sequence of str
         NCA metrics used for exposure–response.
+    model_fits : {"reliable", "converged", "all"}, default "reliable"
+        The fits whose model-based metrics enter the summaries by dose level, the kinetic
+        endpoints and the VPC: those whose numbers can be used
+        (:attr:`cellkin.fit.FitResult.reliable`), every converged one, or every one. The
+        others stay in the per-subject tables, are listed with their reasons
+        (``fit_reliability``, ``unreliable_fits``) and drawn marked.
     progress : bool, default True
         Show progress bars (steps, and subjects during the fit).
 
@@ -318,6 +342,7 @@ def analyse_study(
     """
     options = {
         "model": model,
+        "model_fits": check_model_fits(model_fits),
         "nca": {"auc_method": auc_method, "blq": nca_blq, "baseline": baseline,
                 "intervals": [(0.0, 28.0), (0.0, 84.0)]},
         "fit": {"blq": fit_blq, "error": error, "n_starts": n_starts, "seed": seed},
@@ -333,9 +358,10 @@ def analyse_study(
     run = _Run(inputs, _group_column(inputs.subjects), _Steps(progress, total=11))
     nca_table = _nca_step(run, options["nca"])
     batch, fit_failures = _fit_step(run, model, options["fit"], n_jobs, executor, progress)
-    model_table = _model_metrics_step(run, batch)
+    model_table = _model_metrics_step(run, batch, model_fits)
     run.tables["kinetic_endpoints"] = run.steps.run(
-        "kinetic endpoints", lambda: _kinetic_endpoints(run, nca_table, model_table, model)
+        "kinetic endpoints",
+        lambda: _kinetic_endpoints(run, nca_table, model_table, model, model_fits),
     )
     run.steps.run("safety", lambda: _safety_step(run))
     bor = _efficacy_steps(run)
@@ -393,6 +419,9 @@ def _fit_step(
     if batch is None:
         return None, []
     run.objects["batch"] = batch
+    run.tables["fit_reliability"], run.tables["unreliable_fits"] = reliability_tables(
+        batch, run.inputs.subjects, run.by
+    )
     run.tables["fit_statistics"] = batch.statistics
     run.tables["fit_parameters"] = batch.params
     run.tables["fit_parameter_summary"] = batch.parameter_summary()
@@ -402,23 +431,31 @@ def _fit_step(
     ]
 
 
-def _model_metrics_step(run: _Run, batch: Any) -> pd.DataFrame | None:
-    """Model-based metrics of every fit (:meth:`cellkin.BatchFit.metrics`) and their summary
-    by group."""
+def _model_metrics_step(run: _Run, batch: Any, model_fits: str) -> pd.DataFrame | None:
+    """Model-based metrics of every fit (:meth:`cellkin.BatchFit.metrics`) and, over the
+    selected fits (``model_fits``), their summary by group; returns the selected rows."""
     if batch is None:
         return None
     table = run.steps.run("model metrics", batch.metrics)
-    if table is not None:
-        run.objects["model_metrics"] = table
-        run.tables["model_metrics"] = table
+    if table is None:
+        return None
+    run.objects["model_metrics"] = table
+    run.tables["model_metrics"] = table
+    chosen = table[table["subject"].isin(selected_subjects(batch, model_fits))]
+    run.objects["model_metrics_selected"] = chosen
+    if len(chosen):
         run.tables["model_metrics_summary"] = summarize(
-            table, by=run.by, subjects=run.inputs.subjects
+            chosen, by=run.by, subjects=run.inputs.subjects
         )
-    return table
+    return chosen
 
 
 def _kinetic_endpoints(
-    run: _Run, nca_table: pd.DataFrame | None, model_table: pd.DataFrame | None, model: str
+    run: _Run,
+    nca_table: pd.DataFrame | None,
+    model_table: pd.DataFrame | None,
+    model: str,
+    model_fits: str,
 ) -> pd.DataFrame:
     """Peak time and time back to baseline, observed (NCA) and model-based."""
     subjects, by = run.inputs.subjects, run.by
@@ -426,7 +463,8 @@ def _kinetic_endpoints(
     if nca_table is not None:
         frames.append(kinetic_endpoints(nca_table, subjects, basis="observed (NCA)", by=by))
     if model_table is not None and len(model_table):
-        frames.append(kinetic_endpoints(model_table, subjects, basis=f"model ({model})", by=by))
+        label = f"model ({model}, {model_fits} fits)"
+        frames.append(kinetic_endpoints(model_table, subjects, basis=label, by=by))
     if not frames:
         raise _missing("kinetic endpoints", "NCA or model-based metrics")
     return pd.concat(frames, ignore_index=True)

@@ -95,9 +95,13 @@ def _diagnostics(figure: Any, analysis: StudyAnalysis) -> None:
 
 def _vpc(figure: Any, analysis: StudyAnalysis) -> None:
     batch = _need(analysis, "batch")
-    assay = _fitted_assay(batch)
-    plot.vpc(batch, analysis.inputs.kinetics, assay=assay, seed=analysis.options["fit"]["seed"],
-             ax=figure.add_subplot())  # fmt: skip
+    chosen = _need(analysis, "model_metrics_selected")["subject"]
+    fits = {subject: batch.results[subject] for subject in dict.fromkeys(chosen)}
+    if len(fits) < 2:
+        fits_of = analysis.options.get("model_fits", "reliable")
+        raise _Skip(f"fewer than 2 {fits_of} fits (the VPC draws from their distribution)")
+    plot.vpc(fits, analysis.inputs.kinetics, assay=_fitted_assay(batch),
+             seed=analysis.options["fit"]["seed"], ax=figure.add_subplot())  # fmt: skip
 
 
 def _agreement(figure: Any, analysis: StudyAnalysis) -> None:
@@ -168,16 +172,19 @@ FIGURES: tuple[FigureSpec, ...] = (
                (13, 4.5), _spaghetti),
     FigureSpec("individual_fits", "fit",
                "Individual model fits: observations, BLQ samples at the LLOQ, fitted curve "
-               "and 95% confidence band.", (15, 10), _individual_fits),
+               "and 95% confidence band. Fits that are not reliable are drawn with a dashed "
+               "curve and an orange title naming their issues.", (15, 10), _individual_fits),
     FigureSpec("diagnostics", "fit",
                "Goodness of fit: observed vs predicted, standardised residuals vs time and vs "
                "prediction (BLQ samples: M3 arguments).", (15, 4.5), _diagnostics),
     FigureSpec("vpc", "fit",
                "Visual predictive check from the fitted population (two-stage: parameters "
-               "drawn from the distribution of the individual estimates, with the fitted "
-               "residual error and LLOQ censoring).", (8, 5), _vpc),
+               "drawn from the distribution of the individual estimates of the fits the "
+               "model-based summaries use, with the fitted residual error and LLOQ "
+               "censoring).", (8, 5), _vpc),
     FigureSpec("metric_agreement", "metrics",
-               "Model-based vs observed (NCA) metrics per subject, with the model's 95% CI.",
+               "Model-based vs observed (NCA) metrics per subject, with the model's 95% CI; "
+               "fits that are not reliable as open grey markers, left out of the ratio.",
                (16, 4.2), _agreement),
     FigureSpec("km_pfs", "efficacy", "Progression-free survival (Kaplan–Meier) by dose level.",
                (8, 5.5), _km("pfs")),

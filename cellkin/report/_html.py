@@ -106,6 +106,10 @@ _SUMMARY_COLUMNS = (
     "min",
     "max",
     "n_missing",
+    "n_censored",
+    "median_ci_lower",
+    "median_ci_upper",
+    "p_back_6m",
 )
 _KEY_METRICS = ("cmax", "tmax", "auc_0_28", "auc_0_84", "time_back_to_baseline")
 _RATE_COLUMNS = (
@@ -148,32 +152,50 @@ _SECTIONS = (
     _Section("kinetics", "Observed kinetics (NCA)", figures=["spaghetti"], tables=[
         _Table("kinetic_endpoints", "CAR+ peak time and time back to baseline (6 months)",
                note="Observed (NCA) and model-based. Back to baseline: the level is at or "
-                    "below max(baseline, LLOQ) after Tmax, within 183 days."),
+                    "below max(baseline, LLOQ) after Tmax. A time-to-event endpoint: "
+                    "Kaplan–Meier probability of being back by 183 days (p_back_to_baseline, "
+                    "95% CI) and median (tbb_median, NaN: not reached), with subjects who "
+                    "never returned censored at their last sample (NCA) or at the horizon "
+                    "(model); n_tbb_censored counts them."),
         _Table("nca_summary", "Key NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
-               query=f"metric in {list(_KEY_METRICS)}"),
+               query=f"metric in {list(_KEY_METRICS)}",
+               note="Time back to baseline by Kaplan–Meier (median with 95% CI, "
+                    "n_censored, p_back_6m: probability back by 6 months), never a median "
+                    "over censored values."),
         _Table("nca_summary", "All NCA metrics by dose level", columns=_SUMMARY_COLUMNS,
                collapsed=True),
         _Table("nca", "NCA metrics per subject", columns=_NCA_COLUMNS, collapsed=True)]),
     _Section("fit", "Model fit ({model})",
              figures=["individual_fits", "diagnostics", "vpc"], tables=[
+        _Table("fit_reliability", "Reliability of the fits by dose level",
+               note="A fit is reliable when it converged and none of the reliability checks "
+                    "finds a problem (cellkin.fit.ISSUE_CODES); reasons count the fits with "
+                    "each issue and the subjects not fitted (e.g. refused: fewer quantified "
+                    "samples than free parameters)."),
+        _Table("unreliable_fits", "Subjects without a reliable fit, with the reasons"),
         _Table("fit_parameter_summary", "Parameter estimates across subjects"),
         _Table("fit_statistics", "Fit statistics per subject", collapsed=True,
                columns=("subject", "minus2ll", "aic", "bic", "n_obs", "n_censored",
-                        "n_free", "success", "at_bounds", "warnings"),
+                        "n_free", "success", "at_bounds", "reliable", "issues", "warnings"),
                note="at_bounds: parameters estimated on one of their bounds (too few "
                     "informative samples, or the optimum lies beyond the bound); their "
                     "SE and CI are not meaningful.")]),
     _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
-        _Table("model_metrics_summary", "Key model-based metrics by dose level",
+        _Table("model_metrics_summary", "Key model-based metrics by dose level ({fits} fits)",
                columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
-        _Table("model_metrics_summary", "All model-based metrics by dose level",
+        _Table("model_metrics_summary", "All model-based metrics by dose level ({fits} fits)",
                columns=_SUMMARY_COLUMNS, collapsed=True),
-        _Table("model_metrics", "Model-based metrics per subject (95% CI)", collapsed=True,
-               columns=("subject", "assay", "cmax", "cmax_ci_lower", "cmax_ci_upper",
-                        "tmax", "tmax_ci_lower", "tmax_ci_upper", "auc_0_28",
-                        "auc_0_28_ci_lower", "auc_0_28_ci_upper", "time_back_to_baseline",
-                        "time_back_to_baseline_ci_lower",
-                        "time_back_to_baseline_ci_upper"))]),
+        _Table("model_metrics", "Model-based metrics per subject, every fit (95% CI)",
+               collapsed=True,
+               note="reliable/issues: the fit's verdict; *_extrapolated: the metric rests on "
+                    "the fitted curve beyond the quantified samples; a time back to baseline "
+                    "beyond the horizon (2× the last sample day) is censored there.",
+               columns=("subject", "assay", "reliable", "issues", "cmax", "cmax_ci_lower",
+                        "cmax_ci_upper", "cmax_extrapolated", "tmax", "auc_0_28",
+                        "auc_0_28_ci_lower", "auc_0_28_ci_upper", "auc_0_28_extrapolated",
+                        "time_back_to_baseline", "time_back_to_baseline_ci_lower",
+                        "time_back_to_baseline_ci_upper", "time_back_to_baseline_censored",
+                        "time_back_to_baseline_extrapolated"))]),
     _Section("efficacy", "Efficacy (RECIST 1.1, PFS, OS)",
              figures=["waterfall", "km_pfs", "km_os", "swimmer"], tables=[
         _Table("response_rates", "Best overall response: ORR and CR rate",
@@ -210,9 +232,42 @@ _SECTIONS = (
 
 
 def _sections(analysis: StudyAnalysis) -> list[_Section]:
-    """The page outline with the model's name in the titles."""
+    """The page outline with the model's name in the titles and, in the model sections, what
+    the reliability of the fits allows."""
     model = analysis.options["model"]
-    return [replace(section, title=section.title.format(model=model)) for section in _SECTIONS]
+    fits = analysis.options.get("model_fits", "reliable")
+    intro = _reliability_intro(analysis.tables.get("fit_reliability"), fits)
+    sections = []
+    for section in _SECTIONS:
+        tables = [replace(t, title=t.title.format(fits=fits)) for t in section.tables]
+        extra = intro if section.id in ("fit", "metrics") else []
+        sections.append(replace(section, title=section.title.format(model=model),
+                                tables=tables, intro=[*section.intro, *extra]))  # fmt: skip
+    return sections
+
+
+def _reliability_intro(table: pd.DataFrame | None, fits: str) -> list[str]:
+    """Paragraphs: k of n fits reliable (and why not), and each group where fewer than half
+    are, pointing to the NCA values."""
+    if table is None or table.empty:
+        return []
+    pooled = table[table["group"].astype(str) == "all"].iloc[0]
+    used = {"reliable": "only the reliable fits", "converged": "every converged fit",
+            "all": "every fit, reliable or not"}[fits]  # fmt: skip
+    text = [f"{pooled['n_reliable']} of {pooled['n_subjects']} fits reliable"
+            + (f" (reasons for the rest: {pooled['reasons']})" if pooled["reasons"] else "")
+            + f". Model-based summaries use {used}; the others are listed and drawn marked "
+            "(dashed curve, orange title; open grey markers)."]  # fmt: skip
+    for row in table.itertuples():
+        if row.fewer_than_half:
+            where = "Overall" if str(row.group) == "all" else f"In {row.group}"
+            text.append(
+                f"{where}, fewer than half of the fits are reliable ({row.n_reliable} of "
+                f"{row.n_subjects}): do not read its model-based numbers as the group's; "
+                "use the observed (NCA) values, or fit a population model "
+                "(cellkin.fit_population) and refit each subject with its prior."
+            )
+    return text
 
 
 def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
@@ -233,6 +288,17 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
         f"{fit_options['n_starts']} start(s) per subject, seed {fit_options['seed']}.",
         "Parameter uncertainty: Jacobian-based covariance scaled by n/(n−p), 95% CIs from t "
         "quantiles; model-based metric CIs by sampling the parameter covariance.",
+        "Reliability: a subject with fewer quantified samples than free parameters is not "
+        "fitted; a fit is reliable when it converged with no parameter on a bound, no "
+        "residual SD at its floor, an identifiable (non-singular) covariance, RSE ≤ 100% on "
+        "the parameters driving Cmax, Tmax and the AUCs, Cmax/Tmax/AUC CIs within two "
+        "decades, a quantified sample after the model's Tmax, Tmax within the sampled days "
+        "and 1–60 days, and no outlying sample (cellkin.fit.ISSUE_CODES). Model-based "
+        f"summaries use {options.get('model_fits', 'reliable')} fits.",
+        "Time back to baseline as a time-to-event endpoint: Kaplan–Meier (lifelines) with "
+        "subjects who never returned censored at their last sample (NCA) or at the horizon, "
+        "twice the last sample day (model); median with its 95% CI and the probability back "
+        "by 1, 3 and 6 months (log-log intervals).",
         "Tumour response by RECIST 1.1 (Eisenhauer et al. 2009, doi:10.1016/j.ejca.2008.10.026), "
         "CR/PR confirmed ≥ 4 weeks later; ORR and CR rate with exact Clopper–Pearson 95% CIs; "
         "intention-to-treat denominators (NE counted).",

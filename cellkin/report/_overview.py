@@ -26,6 +26,18 @@ def _fraction(k: Any, n: Any, rate: Any = None, low: Any = None, high: Any = Non
     return text + ")"
 
 
+def _back_to_baseline_text(row: pd.Series) -> str:
+    """Kaplan–Meier probability of being back to baseline by the horizon, with its CI and
+    the counts behind it, e.g. ``"62% (35–87%); 8 returned, 4 censored of 12"``."""
+    counts = (f"{int(row['n_back_to_baseline'])} returned, {int(row['n_tbb_censored'])} "
+              f"censored of {int(row['n_tbb'])}")  # fmt: skip
+    if pd.isna(row["p_back_to_baseline"]):
+        return f"not estimable (follow-up too short); {counts}"
+    low, high = row["p_back_ci_lower"], row["p_back_ci_upper"]
+    limits = f" ({100 * low:.0f}–{100 * high:.0f}%)" if pd.notna(low) and pd.notna(high) else ""
+    return f"{100 * row['p_back_to_baseline']:.0f}%{limits}; {counts}"
+
+
 def _median_text(row: pd.Series | None) -> str:
     if row is None or pd.isna(row["median"]):
         return "not reached" if row is not None else "–"
@@ -38,9 +50,10 @@ def endpoint_overview(analysis: StudyAnalysis) -> pd.DataFrame:
     """One row per dose level (and all subjects) with every study endpoint, as text.
 
     Columns: safety (DLT rate and TEAE grade ≥ 3 in the first 3 months, CRS), kinetics (CAR+
-    peak time and subjects back to baseline within 6 months, observed), efficacy (ORR and best
-    CR with exact 95% CIs, median PFS and OS with 95% CIs). The numbers behind each cell are
-    in the report's other tables.
+    peak time, and the Kaplan–Meier probability of being back to baseline by 6 months with
+    its 95% CI, the returns observed and the subjects censored; observed), efficacy (ORR and
+    best CR with exact 95% CIs, median PFS and OS with 95% CIs). The numbers behind each cell
+    are in the report's other tables (``kinetic_endpoints``, equal to ``nca_summary``).
     """
     tables = analysis.tables
     groups = tables.get("dlt") if "dlt" in tables else tables.get("response_rates")
@@ -73,9 +86,7 @@ def endpoint_overview(analysis: StudyAnalysis) -> pd.DataFrame:
             kin = row_of("kinetic_endpoints", group, assay=assay, basis="observed (NCA)")
             if kin is not None:
                 row[f"Tmax {assay}, median d"] = f"{kin['tmax_median']:.1f}"
-                row[f"back to baseline ≤6 mo ({assay})"] = _fraction(
-                    kin["n_back_to_baseline"], kin["n"]
-                )
+                row[f"back to baseline ≤6 mo ({assay})"] = _back_to_baseline_text(kin)
         rates = row_of("response_rates", group)
         if rates is not None:
             row["ORR (RECIST 1.1)"] = _fraction(

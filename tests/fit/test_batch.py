@@ -26,30 +26,38 @@ import pytest
 
 import cellkin
 from cellkin.errors import DataError, ModelError, OptionError
-from cellkin.fit import FAILURE_STAGES, BatchFit, FitResult, fit_all
+from cellkin.fit import FAILURE_STAGES, ISSUE_CODES, BatchFit, FitResult, fit_all
 from cellkin.simulate import sample_trial, virtual_population
 
 RICH = [-1, 1, 2, 4, 7, 9, 11, 14, 17, 21, 28, 35, 42, 56, 70, 84, 112, 140, 180]
-OPTIONS = {"n_starts": 1, "seed": 3}
+# The residual SD is fixed so that the 6 free kinetic parameters of SPARSE meet its 6 samples:
+# a fit is made (it is not refused), but without a covariance (n = p), so it does not count
+# as converged. (Issue 15 refuses fewer quantified samples than free parameters: with the SD
+# free, SPARSE would be refused like REFUSED.)
+OPTIONS = {"n_starts": 1, "seed": 3, "fixed": {"sigma_qpcr": 0.5}}
 TABLES = ("params", "statistics", "failures")
 BAD = ("FEW", "ALLBLQ")
+REFUSED = "REFUSED"
 
 
 def _population(n: int = 5, seed: int = 11) -> pd.DataFrame:
     """``n`` simulated subjects richly sampled; one with 2 quantifiable samples and one all
-    BLQ in the middle (input order is tested); last, one with 5 samples for 7 parameters (its
-    fit cannot have a covariance, so it does not count as converged)."""
-    population = virtual_population("stein2019", n + 1, seed=seed)
+    BLQ in the middle (input order is tested); last, one with 6 samples for 6 free parameters
+    (its fit cannot have a covariance, so it does not count as converged) and one with 5
+    (refused: fewer quantified samples than free parameters)."""
+    population = virtual_population("stein2019", n + 2, seed=seed)
     kinetics = sample_trial("stein2019", population[:n], RICH, lloq=50, seed=seed + 1)
-    sparse = population[n:].assign(subject="SPARSE")
-    sparse = sample_trial("stein2019", sparse, [4, 9, 14, 21, 28], lloq=1, seed=seed + 2)
+    sparse = population[n : n + 1].assign(subject="SPARSE")
+    sparse = sample_trial("stein2019", sparse, [3, 7, 10, 14, 28, 56], lloq=1, seed=seed + 4)
+    refused = population[n + 1 :].assign(subject=REFUSED)
+    refused = sample_trial("stein2019", refused, [4, 9, 14, 21, 28], lloq=1, seed=seed + 3)
     first = kinetics[kinetics["subject"] == kinetics["subject"].iloc[0]]
     few = first.assign(subject="FEW")
     quantified = few.index[~few["blq"]]
     few.loc[quantified[2:], ["value", "blq"]] = [np.nan, True]
     all_blq = first.assign(subject="ALLBLQ", value=np.nan, blq=True)
     cut = kinetics.index[kinetics["subject"] == kinetics["subject"].unique()[2]][0]
-    parts = [kinetics.loc[: cut - 1], few, all_blq, kinetics.loc[cut:], sparse]
+    parts = [kinetics.loc[: cut - 1], few, all_blq, kinetics.loc[cut:], sparse, refused]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -85,13 +93,16 @@ def test_every_subject_ends_in_params_or_failures(reference):
     failed = set(reference.failures["subject"])
     assert set(fitted) | failed == set(SUBJECTS)
     assert reference.subjects == tuple(SUBJECTS)
-    assert fitted == [s for s in SUBJECTS if s not in BAD]  # input order, bad ones skipped
+    unfitted = (*BAD, REFUSED)
+    assert fitted == [s for s in SUBJECTS if s not in unfitted]  # input order, bad ones skipped
     assert list(reference.statistics["subject"]) == fitted
     assert set(reference.failures["stage"]) <= set(FAILURE_STAGES)
     for subject in BAD:
         (row,) = reference.failures[reference.failures["subject"] == subject].itertuples()
         assert row.stage == "fit" and "quantifiable" in row.reason
-    assert reference.counts["failed"] == 2 and reference.counts["subjects"] == len(SUBJECTS)
+    (row,) = reference.failures[reference.failures["subject"] == REFUSED].itertuples()
+    assert row.stage == "fit" and "5 quantified sample(s) for 6 free parameters" in row.reason
+    assert reference.counts["failed"] == 3 and reference.counts["subjects"] == len(SUBJECTS)
 
 
 def test_tables_have_the_documented_columns(reference):
@@ -105,6 +116,23 @@ def test_tables_have_the_documented_columns(reference):
     assert list(dict.fromkeys(metrics["subject"])) == list(reference.statistics["subject"])
     for metric in ("cmax", "tmax", "auc_0_28", "time_back_to_baseline"):
         assert {metric, f"{metric}_ci_lower", f"{metric}_ci_upper"} <= set(metrics.columns)
+
+
+def test_reliability_verdicts_are_in_every_table_and_counted(reference):
+    """``reliable`` and ``issues`` (codes) of each fit in params, statistics and the metrics
+    table equal its FitResult; counts count reliable fits and each issue code."""
+    results = reference.results
+    expected = {s: (r.reliable, ", ".join(r.issue_codes)) for s, r in results.items()}
+    assert not expected["SPARSE"][0] and "not_converged" in expected["SPARSE"][1]
+    for table in (reference.params, reference.statistics, reference.metrics(n_draws=0)):
+        found = dict(zip(table["subject"], zip(table["reliable"], table["issues"], strict=True),
+                         strict=False))  # fmt: skip
+        assert found == expected
+    counts = reference.counts
+    assert counts["reliable"] == sum(r.reliable for r in results.values())
+    assert counts["reliable"] + counts["unreliable"] == counts["fitted"]
+    for code in ISSUE_CODES:
+        assert counts[code] == sum(code in r.issue_codes for r in results.values()), code
 
 
 def test_not_converged_fits_stay_in_the_tables_and_are_listed(reference):
@@ -122,8 +150,12 @@ def test_subjects_argument_keeps_its_order_and_reports_unknown_ids():
     assert list(batch.failures["subject"]) == ["ALLBLQ", "nobody", "FEW"]
     assert batch.failures.set_index("subject").at["nobody", "stage"] == "validate"
     assert batch.params.empty and list(batch.params.columns)[:2] == ["subject", "parameter"]
-    assert batch.counts == {"subjects": 3, "fitted": 0, "converged": 0, "not_converged": 0,
-                            "failed": 3, "on_bound": 0}  # fmt: skip
+    counts = batch.counts
+    assert {k: counts[k] for k in ("subjects", "fitted", "converged", "not_converged", "failed",
+                                   "on_bound", "reliable", "unreliable")} == {
+        "subjects": 3, "fitted": 0, "converged": 0, "not_converged": 0, "failed": 3,
+        "on_bound": 0, "reliable": 0, "unreliable": 0}  # fmt: skip
+    assert all(counts[code] == 0 for code in ISSUE_CODES)
     assert "Batch fit of 3 subjects" in str(batch.summary())
 
 
@@ -288,7 +320,8 @@ def test_to_csv_summary_and_pickling(reference, tmp_path):
     text = str(reference.summary())
     assert "Failures by stage" in text and "median_rse_pct" in text
     assert "<table" in reference._repr_html_()
-    assert repr(reference).startswith("BatchFit(model='stein2019', subjects=8, fitted=6")
+    assert repr(reference).startswith("BatchFit(model='stein2019', subjects=9, fitted=6")
+    assert "fits reliable" in text and "Reliability" in text
     summary = reference.parameter_summary()
     assert list(summary["parameter"][:2]) == ["cmax", "tmax"]
     result = next(iter(reference.results.values()))

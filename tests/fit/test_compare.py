@@ -1,7 +1,8 @@
 """Model comparison by AIC/BIC: per-subject table and study table.
 
 Independent reference: AIC and BIC recomputed from each fit's −2LL, its number of free
-parameters and samples (AIC = −2LL + 2k, BIC = −2LL + k ln n).
+parameters and samples (AIC = −2LL + 2k, BIC = −2LL + k ln n). Issue 15: no AIC/BIC where a
+subject has no more samples than parameters, and per-model counts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cellkin.errors import IdentifiabilityWarning
 from cellkin.fit import ModelComparison, compare_models, fit_all
 from cellkin.simulate import sample_trial, virtual_population
 
@@ -97,3 +99,37 @@ def test_bad_arguments(kinetics, comparison):
         compare_models(dict(comparison.fits), n_starts=2)
     with pytest.raises(TypeError, match="at least two BatchFit"):
         compare_models({"a": comparison.fits["stein2019"], "b": "not a fit"})
+
+
+def test_study_table_reports_each_models_counts(comparison):
+    study = comparison.study.set_index("model")
+    for label in MODELS:
+        counts = comparison.fits[label].counts
+        row = study.loc[label]
+        assert (row["n_subjects"], row["n_fitted"], row["n_converged"], row["n_reliable"]) == (
+            counts["subjects"],
+            counts["fitted"],
+            counts["converged"],
+            counts["reliable"],
+        )
+        assert row["n_too_few_samples"] == 0
+    assert study["n_subjects"].eq(4).all()
+
+
+def test_no_more_samples_than_parameters_omits_aic_with_a_warning(kinetics):
+    """With a prior a subject of 4 samples is fitted (7 free parameters): its likelihood is
+    not a basis for AIC/BIC, so they are omitted and the subject is not compared."""
+    population = virtual_population("stein2019", 1, seed=5).assign(subject="SPARSE")
+    sparse = sample_trial("stein2019", population, [7, 14, 30, 100], lloq=50, seed=6)
+    data = pd.concat([kinetics[kinetics["subject"] != "ALLBLQ"], sparse], ignore_index=True)
+    errors = ("log-additive", "combined")  # Stein 2019 with two error models
+    fits = {error: fit_all(data, prior="published", error=error, **QUICK) for error in errors}
+    assert all(batch.results["SPARSE"].success for batch in fits.values())
+    with pytest.warns(IdentifiabilityWarning, match="SPARSE"):
+        comparison = compare_models(fits)
+    row = comparison.table.set_index("subject").loc["SPARSE"]
+    assert np.isnan(row["aic_log-additive"]) and np.isnan(row["bic_combined"])
+    assert not row["comparable"] and row["best_aic"] is None
+    study = comparison.study.set_index("model")
+    assert study["n_too_few_samples"].eq(1).all()
+    assert study["n_compared"].eq(3).all()  # the three rich subjects, fitted by both

@@ -99,13 +99,19 @@ def _bias(method: str, n: int = 16) -> float:
     assert trial.loc[trial["time"] >= 0, "blq"].mean() >= 0.3
     ratios = []
     for subject, rows in trial.groupby("subject"):
-        result = fit(rows, blq=method, n_starts=1, fixed={"sigma_qpcr": 0.3})
+        try:
+            result = fit(rows, blq=method, n_starts=1, fixed={"sigma_qpcr": 0.3})
+        except FitError:  # fewer quantified samples than free parameters: refused (issue 15),
+            continue  # the same subjects whatever the BLQ method
+        assert result.n_free == 6
         truth = population.set_index("subject").loc[subject, list(STEIN.param_names)]
         ratios.append(np.log(result.metrics(n_draws=0)["auc_0_84"].iloc[0]
                              / STEIN.auc(0, 84, truth.to_dict())))  # fmt: skip
+    assert len(ratios) >= 10
     return float(np.median(ratios))
 
 
+@pytest.mark.filterwarnings("ignore::cellkin.errors.IdentifiabilityWarning")  # not the subject here
 def test_m3_is_less_biased_than_dropping_or_imputing_blq():
     """With ≥ 30% BLQ, dropping BLQ (M1) keeps only the high samples of the terminal phase and
     imputing LLOQ/2 invents values; M3 uses the censoring information."""
@@ -219,6 +225,7 @@ def test_several_subjects_need_a_subject_argument():
     assert fit(two, subject="S2", n_starts=1).subject == "S2"
 
 
+@pytest.mark.filterwarnings("ignore::cellkin.errors.IdentifiabilityWarning")  # not the subject here
 def test_analytic_likelihood_gradient_matches_central_differences():
     """The gradient given to the optimiser (kinetic, assay scale and σ terms, with censored
     samples; compiled, from the model's level function) equals central differences of the
@@ -269,6 +276,7 @@ def test_estimate_at_a_bound_stays_inside_it_and_predicts():
     assert np.exp(np.log(1e-5)) < 1e-5  # the rounding this guards against
 
 
+@pytest.mark.filterwarnings("ignore::cellkin.errors.IdentifiabilityWarning")  # not the subject here
 def test_parameters_estimated_on_a_bound_are_flagged():
     """A well-informed subject has none; a bound that excludes the truth (foldx ≤ 30 where
     the truth is 300) pins that parameter, and the result says so in its statistics and
@@ -281,5 +289,6 @@ def test_parameters_estimated_on_a_bound_are_flagged():
     assert pinned.at_bounds == ("foldx",)
     assert pinned.fit_statistics().at[0, "at_bounds"] == "foldx"
     assert "on a bound" in str(pinned.summary()) and "foldx" in str(pinned.summary())
+    assert "parameter_at_bound" in pinned.issue_codes and not pinned.reliable  # issue 15
     fixed = fit(_trial(), n_starts=2, fixed={"foldx": 30.0}, bounds={"foldx": (1.5, 30.0)})
     assert "foldx" not in fixed.at_bounds  # a fixed parameter is not an estimate

@@ -96,6 +96,12 @@ def test_teae_window_is_three_months(example_report):
 
 
 def test_kinetic_endpoints_by_hand():
+    """Time back to baseline is a time-to-event endpoint: Kaplan–Meier written out here.
+
+    Pooled: a returns at 20 d, b at 200 d, c is censored at 60 d (never returned by its last
+    sample), d has no time. At risk 3 at 20 d: S = 2/3 until 200 d, when the last one at risk
+    returns (S = 0). P(back by 183 d) = 1 − 2/3, its log-log (exponential Greenwood) CI from
+    var(log S) = 1/(3·2); median 200 d (first time S ≤ 1/2)."""
     metrics = pd.DataFrame({
         "subject": ["a", "b", "c", "d"],
         "assay": "flow",
@@ -106,12 +112,20 @@ def test_kinetic_endpoints_by_hand():
     subjects = pd.DataFrame({"subject": list("abcd"), "dose_level": ["L1", "L1", "L2", "L2"]})
     table = kinetic_endpoints(metrics, subjects, basis="observed")
     pooled = _row(table, "all")
-    # tmax: median of 7, 10, 14; back to baseline within 183 d: only a (b is too late,
-    # c censored, d unknown)
     assert (pooled["tmax_median"], pooled["tmax_min"], pooled["tmax_max"]) == (10.0, 7.0, 14.0)
-    assert (pooled["n_back_to_baseline"], pooled["n"], pooled["n_tbb_censored"]) == (1, 4, 2)
-    assert pooled["tbb_median"] == 20.0
-    assert _row(table, "L2")["n_back_to_baseline"] == 0
+    assert (pooled["n"], pooled["n_tbb"], pooled["n_tbb_censored"]) == (4, 3, 1)
+    assert pooled["n_back_to_baseline"] == 1  # b returns after the 183-day horizon
+    survival, z = 2 / 3, 1.959963984540054
+    se = np.sqrt(1 / (3 * 2))
+    loglog, width = np.log(-np.log(survival)), z * se / np.log(survival)
+    upper, lower = np.exp(-np.exp(loglog + width)), np.exp(-np.exp(loglog - width))
+    assert pooled["p_back_to_baseline"] == pytest.approx(1 - survival, rel=1e-12)
+    assert pooled["p_back_ci_lower"] == pytest.approx(1 - upper, rel=1e-9)
+    assert pooled["p_back_ci_upper"] == pytest.approx(1 - lower, rel=1e-9)
+    assert pooled["tbb_median"] == 200.0
+    l2 = _row(table, "L2")  # c censored at 60 d, d unknown: nobody followed to 183 d
+    assert (l2["n_back_to_baseline"], l2["n_tbb"]) == (0, 1)
+    assert np.isnan(l2["p_back_to_baseline"]) and np.isnan(l2["tbb_median"])
     assert TBB_HORIZON_DAYS == 183
 
 
@@ -207,3 +221,88 @@ def test_unrecognised_and_duplicate_files_are_clear_errors(tmp_path):
         load_inputs([STUDY.source / "subjects.csv"])
     with pytest.raises(CellkinError, match="no such file"):
         load_inputs([tmp_path / "missing.csv"])
+
+
+# ------------------------------------------------------- issue 15: honest model-based results
+def test_time_back_to_baseline_is_the_same_in_summarize_the_nca_table_and_the_overview(
+    example_report,
+):
+    """One Kaplan–Meier summary per group: metrics.summarize on the NCA table, the report's
+    NCA summary table, its kinetic endpoints and the overview text agree."""
+    nca = example_report.tables["nca"]
+    direct = cellkin.metrics.summarize(nca, by="dose_level", subjects=STUDY.subjects,
+                                       metrics=["time_back_to_baseline"])  # fmt: skip
+    table = example_report.tables["nca_summary"]
+    endpoints = example_report.tables["kinetic_endpoints"]
+    overview = example_report.to_frame().set_index("group")
+    for row in direct.itertuples():
+        shown = table[(table["dose_level"] == row.dose_level) & (table["assay"] == row.assay)
+                      & (table["metric"] == "time_back_to_baseline")].iloc[0]  # fmt: skip
+        for name in ("n", "n_events", "n_censored", "median", "median_ci_lower", "p_back_6m",
+                     "p_back_6m_ci_lower", "p_back_6m_ci_upper"):  # fmt: skip
+            assert shown[name] == pytest.approx(getattr(row, name), nan_ok=True), name
+        kin = _row(endpoints, row.dose_level, assay=row.assay, basis="observed (NCA)")
+        assert kin["p_back_to_baseline"] == pytest.approx(row.p_back_6m, nan_ok=True)
+        assert kin["tbb_median"] == pytest.approx(row.median, nan_ok=True)
+        assert (kin["n_tbb"], kin["n_tbb_censored"]) == (row.n, row.n_censored)
+        cell = overview.loc[row.dose_level, f"back to baseline ≤6 mo ({row.assay})"]
+        assert cell.endswith(f"{int(row.n_censored)} censored of {int(row.n)}")
+        if np.isnan(row.p_back_6m):
+            assert cell.startswith("not estimable")
+        else:
+            assert cell.startswith(f"{100 * row.p_back_6m:.0f}%")
+
+
+def test_model_based_summaries_use_the_reliable_fits_and_list_the_others(example_report):
+    batch = example_report.analysis.objects["batch"]
+    reliable = {s for s, r in batch.results.items() if r.reliable}
+    groups = STUDY.subjects.set_index("subject")["dose_level"]
+    summary = example_report.tables.get("model_metrics_summary")
+    cmax = summary[summary["metric"] == "cmax"] if summary is not None else summary
+    for level in groups.unique():
+        members = set(groups.index[groups == level])
+        rows = cmax[cmax["dose_level"] == level] if cmax is not None else []
+        assert (int(rows["n"].sum()) if len(rows) else 0) == len(members & reliable), level
+    by_group = example_report.tables["fit_reliability"].set_index("group")
+    assert by_group.loc["all", "n_reliable"] == len(reliable)
+    assert by_group.loc["all", "n_subjects"] == 27
+    listed = example_report.tables["unreliable_fits"]
+    assert set(listed["subject"]) == set(STUDY.subjects["subject"]) - reliable
+    assert (listed["issues"].str.len() > 0).all() and (listed["detail"].str.len() > 0).all()
+    html = example_report.html
+    assert f"{len(reliable)} of 27 fits reliable" in html
+    assert "fewer than half of the fits are reliable" in html and "NCA" in html
+    every = example_report.tables["model_metrics"]
+    assert set(every["subject"]) == set(batch.results)  # every fit is in the per-subject table
+    assert {"reliable", "issues", "cmax_extrapolated", "horizon"} <= set(every.columns)
+
+
+def test_unreliable_fits_are_drawn_marked(example_report):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    batch = example_report.analysis.objects["batch"]
+    shaky = next(r for r in batch.results.values() if r.success and not r.reliable)
+    ax = Figure().subplots()
+    cellkin.plot.individual_fit(shaky, ax=ax)
+    (curve,) = [line for line in ax.get_lines() if line.get_label().endswith("fit (unreliable)")]
+    assert curve.get_linestyle() == "--" and "unreliable" in ax.get_title()
+    ax = Figure().subplots()
+    cellkin.plot.metric_agreement(example_report.tables["nca"],
+                                  example_report.tables["model_metrics"], ax=ax)  # fmt: skip
+    marked = [line for line in ax.get_lines() if line.get_label().startswith("unreliable fit")]
+    metrics = example_report.tables["model_metrics"]
+    assert len(marked) == 1 and len(marked[0].get_xdata()) == (~metrics["reliable"]).sum()
+
+
+def test_model_fits_option():
+    kinetics = STUDY.kinetics[STUDY.kinetics["subject"].isin(["KD025-106", "KD025-104"])]
+    inputs = StudyInputs(kinetics=kinetics, label="two subjects")
+    report = study_report(inputs, n_jobs=1, n_starts=1, progress=False, model_fits="converged")
+    summary = report.tables["model_metrics_summary"]
+    assert summary.loc[summary["metric"] == "cmax", "n"].sum() == 2
+    assert report.analysis.options["model_fits"] == "converged"
+    with pytest.raises(OptionError, match="`model_fits` must be one of"):
+        study_report(inputs, n_jobs=1, progress=False, model_fits="good ones")
