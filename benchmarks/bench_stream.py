@@ -73,8 +73,9 @@ def _cellkin_run(model, n: int, times, path: Path, seed: int) -> None:
 
     omega = KIMMEL_OMEGA if model.name == "kimmel2021" else None
     simulate_population(
-        model, n, seed=seed, times=times, chunk_size=CHUNK_SIZE, output=path, omega=omega
-    )
+        model, n, seed=seed, times=times, chunk_size=CHUNK_SIZE, output=path, omega=omega,
+        overwrite=True,  # the repeats replace one file, as the peer's to_parquet does
+    )  # fmt: skip
 
 
 def _peer_run(model, n: int, times, path: Path, seed: int) -> None:

@@ -58,7 +58,9 @@ def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys):
     assert len(lines) == 1
     assert lines[0].startswith("cellkin: error: ") and "broken.csv" in lines[0]
     assert "Traceback" not in captured.err
-    assert main(["--verbose", "validate", "--kinetics", str(path)]) == 2
+    assert main(["--debug", "validate", "--kinetics", str(path)]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert main(["--verbose", "validate", "--kinetics", str(path)]) == 2  # the former name
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -171,11 +173,11 @@ def test_every_subcommand_help_shows_examples(capsys):
     assert set(choices) == set(commands)
 
 
-def test_verbose_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
     missing = str(tmp_path / "missing.csv")
     assert main(["validate", missing]) == 2
     assert "Traceback" not in capsys.readouterr().err
-    assert main(["validate", missing, "--verbose"]) == 2
+    assert main(["validate", missing, "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("cellkin: error:")
 

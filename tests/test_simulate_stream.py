@@ -8,6 +8,7 @@ numba thread counts and population sizes.
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numba
@@ -55,7 +56,7 @@ def test_wide_file_holds_the_closed_form_levels(noise_free):
     metadata = json.loads(pq.read_schema(result.output).metadata[b"cellkin"])
     assert metadata["model"] == "stein2019" and metadata["times"] == TIMES
     assert metadata["seed"] == 3 and metadata["layout"] == "wide"
-    assert not result.output.with_name(result.output.name + ".partial").exists()
+    assert [p.name for p in result.output.parent.iterdir()] == [result.output.name]
     pd.testing.assert_frame_equal(result.read(["subject", "cmax"]), table[["subject", "cmax"]])
 
 
@@ -186,9 +187,46 @@ def test_ode_model_streams_and_is_chunk_invariant(tmp_path):
     np.testing.assert_array_equal(table[[time_column(t) for t in times]].to_numpy(), expected)
 
 
-def test_missing_output_folder_is_reported(tmp_path):
-    with pytest.raises(DataError, match="does not exist"):
-        simulate_population("stein2019", 5, seed=0, times=[1.0], output=tmp_path / "no" / "x.pq")
+def test_output_policy_missing_folder_existing_file_and_interrupted_run(tmp_path, monkeypatch):
+    """A missing folder is created; an existing file is refused before any work unless
+    `overwrite`; an interrupted run leaves neither the file nor a partial one (issue 20: an
+    interrupted run used to leave a valid-looking 0-row ``.parquet.partial``)."""
+    path = tmp_path / "no" / "x.pq"
+    simulate_population("stein2019", 5, seed=0, times=[1.0], output=path)
+    assert len(pd.read_parquet(path)) == 5
+    with pytest.raises(OptionError, match=r"x.pq already exists; .*overwrite=True"):
+        simulate_population("stein2019", 7, seed=0, times=[1.0], output=path)
+    simulate_population("stein2019", 7, seed=0, times=[1.0], output=path, overwrite=True)
+    assert len(pd.read_parquet(path)) == 7
+
+    stream = importlib.import_module("cellkin.simulate._stream")
+    real, calls = stream._write_chunk, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "_write_chunk", interrupted)
+    other = tmp_path / "other.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        simulate_population("stein2019", 50, seed=0, times=[1.0], output=other, chunk_size=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no"]  # no file, no partial file
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):  # replacing a file: the old one stays whole
+        simulate_population("stein2019", 50, seed=0, times=[1.0], output=path, chunk_size=10,
+                            overwrite=True)  # fmt: skip
+    assert len(pd.read_parquet(path)) == 7 and [p.name for p in path.parent.iterdir()] == ["x.pq"]
+
+
+def test_a_chunk_too_large_for_the_memory_is_refused_before_allocation(monkeypatch):
+    memory = importlib.import_module("cellkin._memory")
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100 * 2**20)
+    with pytest.raises(OptionError, match=r"chunk_size=1000000 .* about \d\.\d GB .* 100\.0 MB"):
+        simulate_population("stein2019", 10**6, seed=0, times=np.arange(1.0, 61.0),
+                            chunk_size=10**6)  # fmt: skip
+    simulate_population("stein2019", 1000, seed=0, times=np.arange(1.0, 61.0), chunk_size=1000)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 Runs :func:`cellkin.fit_all` on this machine's cores, or on a Dask cluster with
 ``--scheduler ADDRESS`` (``dask.distributed`` is an optional dependency), and writes the
-parameter, metric, fit-statistic and failure tables of the :class:`cellkin.BatchFit` as CSV.
+parameter, metric, fit-statistic and failure tables of the :class:`cellkin.BatchFit` as CSV
+(and the figures) into the output folder, under the output policy of
+:mod:`cellkin.cli._output`, with the manifest last.
 """
 
 from __future__ import annotations
@@ -11,10 +13,19 @@ import argparse
 import re
 import sys
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
-from cellkin.cli._options import add_fit_options, command_parser, fit_keywords, positive_int
+from cellkin._display import Summary
+from cellkin._output import OutputFolder
+from cellkin._version import __version__
+from cellkin.cli._options import (
+    add_fit_options,
+    add_overwrite_option,
+    command_parser,
+    fit_keywords,
+    jobs,
+)
+from cellkin.cli._output import command_line
 from cellkin.datasets import load_example
 from cellkin.errors import FitError, OptionError
 from cellkin.fit import fit_all
@@ -51,7 +62,9 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument("--subject", action="append", metavar="ID",
                         help="fit only ID (repeatable)")  # fmt: skip
     parser.add_argument("-o", "--output", metavar="DIR", help="output folder (default fit_MODEL)")
-    parser.add_argument("--jobs", type=positive_int, metavar="N",
+    add_overwrite_option(parser, "write into a non-empty output folder, replacing the files "
+                         "a previous cellkin run wrote there")  # fmt: skip
+    parser.add_argument("--jobs", type=jobs, metavar="N",
                         help="worker processes (default: all CPUs; 1: in-process); with "
                         "--scheduler, only sizes the tasks")  # fmt: skip
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -67,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     """Fit every subject, write the batch's tables, and the figures with ``--plots``."""
     if args.example == bool(args.file):
         raise OptionError("give either a kinetics FILE or --example")
+    folder = OutputFolder(
+        args.output or f"fit_{args.model}",
+        overwrite=args.overwrite,
+        argument="-o/--output",
+        command=command_line(args),
+        keep=(args.checkpoint,) if args.checkpoint else (),
+    )
     kinetics = load_example().kinetics if args.example else read_kinetics(args.file)
     assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
     client = dask_client(args.scheduler) if args.scheduler else None
@@ -85,16 +105,28 @@ def run(args: argparse.Namespace) -> int:
             assays=assays or None,
             **fit_keywords(args),
         )
-    output = Path(args.output or f"fit_{args.model}")
-    paths = batch.to_csv(output)
-    paths["metrics"] = output / "metrics.csv"
-    batch.metrics().to_csv(paths["metrics"], index=False)
-    print(batch.summary())
-    print(f"\nwrote {', '.join(path.name for path in paths.values())} to {output}")
+    tables = {name: getattr(batch, name) for name in ("params", "statistics", "failures")}
+    tables["metrics"] = batch.metrics()
+    for name, table in tables.items():
+        folder.csv(f"{name}.csv", table)
+    print(_summary(batch))
+    print(f"\nwrote {', '.join(f'{name}.csv' for name in tables)} to {folder.folder}")
     if args.plots:
-        count = _plot_fits(dict(batch.results), output / "plots")
-        print(f"wrote {count} figure(s) to {output / 'plots'}")
+        count = _plot_fits(dict(batch.results), folder)
+        print(f"wrote {count} figure(s) to {folder.folder / 'plots'}")
+    folder.finish()
     return 0
+
+
+def _summary(batch: Any) -> Summary:
+    """The batch's summary with its options as words (no dict) and where the failures are."""
+    summary = batch.summary()
+    options = batch.settings.get("fit_options", {})
+    words = ", ".join(f"{k} {v}" for k, v in options.items() if v is not None)
+    notes = [f"cellkin {__version__}; {batch.settings.get('model')}; options: {words}"]
+    if len(batch.failures):
+        notes.append(f"{len(batch.failures)} failure row(s): see failures.csv")
+    return Summary(summary.title, summary.tables, tuple(notes))
 
 
 def dask_client(address: str) -> Any:  # a dask.distributed.Client (an optional dependency)
@@ -121,22 +153,25 @@ def dask_client(address: str) -> Any:  # a dask.distributed.Client (an optional 
         ) from None
 
 
-def _plot_fits(results: dict, folder: Path) -> int:
-    """One PNG per fitted subject (matplotlib ``Figure``, no pyplot state); returns the count."""
+def _plot_fits(results: dict, folder: OutputFolder) -> int:
+    """One PNG per fitted subject (matplotlib ``Figure``, no pyplot state), each written
+    atomically into ``plots/``; returns the count."""
     from matplotlib.figure import Figure
 
-    folder.mkdir(parents=True, exist_ok=True)
     names: set[str] = set()
     for subject, result in results.items():
         name = re.sub(r"[^A-Za-z0-9._-]", "_", subject)
         while name in names:
             name += "_"
-        names.add(name)
         figure = Figure(figsize=(6, 4), layout="constrained")
         try:
             result.plot(ax=figure.add_subplot())
-            figure.savefig(folder / f"{name}.png", dpi=100)
+            with folder.file(f"plots/{name}.png") as temporary:
+                figure.savefig(temporary, dpi=100, format="png")
+        except OSError:
+            raise  # the folder, not the figure: stop
         except Exception as exc:  # one figure failing must not lose the others
             print(f"cellkin: warning: no figure for {subject}: {exc}", file=sys.stderr)
-            names.discard(name)
+            continue
+        names.add(name)
     return len(names)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from cellkin._output import OutputFiles
 from cellkin._version import __version__
-from cellkin.cli._options import add_nca_options, command_parser, nca_keywords
-from cellkin.cli._output import write_table
+from cellkin.cli._options import add_nca_options, add_overwrite_option, command_parser, nca_keywords
+from cellkin.cli._output import command_line, table_target, write_table
+from cellkin.cli._types import number
 from cellkin.datasets import load_example
 from cellkin.errors import OptionError
 from cellkin.io import read_kinetics, read_subjects
@@ -39,6 +40,7 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
     parser.add_argument("--subjects", metavar="FILE", help="subject table (for dose levels)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
+    add_overwrite_option(parser, "replace an existing output file")
     parser.add_argument("--long", action="store_true", help="write one row per metric")
     parser.add_argument("--intervals", default="0-28,0-84", help="AUC intervals, days")
     add_nca_options(parser)
@@ -47,20 +49,32 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
 
 
 def parse_intervals(text: str) -> list[tuple[float, float]]:
-    """``"0-28,0-84"`` -> ``[(0.0, 28.0), (0.0, 84.0)]``."""
+    """``"0-28,0-84"`` -> ``[(0.0, 28.0), (0.0, 84.0)]`` (finite days, start < end)."""
+    day = number()
     try:
         pairs = [item.split("-") for item in text.split(",") if item.strip()]
-        return [(float(start), float(end)) for start, end in pairs]
-    except ValueError:
+        intervals = [(day(start), day(end)) for start, end in pairs]
+    except (ValueError, argparse.ArgumentTypeError):
+        intervals = []
+    if not intervals or any(start >= end for start, end in intervals):
         raise OptionError(
-            f"--intervals: {text!r} is not a list of START-END days, e.g. 0-28,0-84"
-        ) from None
+            f"--intervals: {text!r} is not a list of START-END days with START < END, "
+            f"e.g. 0-28,0-84"
+        )
+    return intervals
 
 
 def run(args: argparse.Namespace) -> int:
     """Compute the NCA table, write it (wide or long) and print the summary by dose level."""
     if args.example == bool(args.file):
         raise OptionError("give either a kinetics FILE or --example")
+    outputs = OutputFiles(command_line(args))
+    target = table_target(outputs, args.output, overwrite=args.overwrite) if args.output else None
+    options = {
+        "intervals": parse_intervals(args.intervals),
+        **nca_keywords(args),
+        "tbb_method": args.tbb_method,
+    }
     subjects = None
     if args.example:
         study = load_example()
@@ -69,15 +83,11 @@ def run(args: argparse.Namespace) -> int:
         kinetics = read_kinetics(args.file)
         if args.subjects:
             subjects = read_subjects(args.subjects)
-    options = {
-        "intervals": parse_intervals(args.intervals),
-        **nca_keywords(args),
-        "tbb_method": args.tbb_method,
-    }
     table = nca(kinetics, **options)
-    if args.output:
+    if target is not None:
         output = nca_long(table) if args.long else table
-        write_table(output, Path(args.output))
+        write_table(outputs, output, target)
+        outputs.finish()
         print(f"wrote {len(output)} rows to {args.output}")
     by = "dose_level" if subjects is not None and "dose_level" in subjects else None
     summary = summarize(table, by=by, subjects=subjects)

@@ -11,27 +11,21 @@ import argparse
 from typing import Any
 
 from cellkin import models
+from cellkin.cli._types import MAX_JOBS, MAX_STARTS, integer, number
 
 __all__ = [
     "add_fit_options",
     "add_nca_options",
+    "add_overwrite_option",
     "add_table_options",
     "command_parser",
     "fit_keywords",
+    "jobs",
     "nca_keywords",
-    "positive_int",
 ]
 
-
-def positive_int(text: str) -> int:
-    """``argparse`` type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+#: ``argparse`` type of ``--jobs``: 1 to :data:`~cellkin.cli._types.MAX_JOBS` processes.
+jobs = integer(1, MAX_JOBS)
 
 
 def command_parser(
@@ -56,7 +50,7 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
                         help="adverse events (CTCAE grades)")  # fmt: skip
     parser.add_argument(
         "--exclude-before",
-        type=float,
+        type=number(),
         metavar="DAY",
         help="exclude kinetics samples before this day (listed, not lost)",
     )
@@ -83,9 +77,16 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--error", default="log-additive", choices=["log-additive", "combined"])
     parser.add_argument("--blq", default="m3", choices=["m3", "drop", "lloq/2"],
                         help="BLQ method of the fits (default m3)")  # fmt: skip
-    parser.add_argument("--starts", type=positive_int, default=4, help="starts per subject")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the multi-start design")
+    parser.add_argument("--starts", type=integer(1, MAX_STARTS), default=4, metavar="N",
+                        help=f"starts per subject (1 to {MAX_STARTS}; default 4)")  # fmt: skip
+    parser.add_argument("--seed", type=integer(0), default=0,
+                        help="seed of the multi-start design (>= 0)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_overwrite_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--overwrite``: accept an existing output, replacing only what cellkin wrote."""
+    parser.add_argument("--overwrite", action="store_true", help=what)
 
 
 def fit_keywords(args: argparse.Namespace) -> dict[str, Any]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cellkin._display import Summary
+from cellkin._output import OutputFolder
 from cellkin.cli._options import (
     add_fit_options,
     add_nca_options,
+    add_overwrite_option,
     add_table_options,
     command_parser,
+    jobs,
     nca_keywords,
-    positive_int,
 )
+from cellkin.cli._output import command_line
 from cellkin.errors import OptionError
 from cellkin.io import STUDY_TABLES
 from cellkin.report import load_example_inputs, load_inputs, study_report
@@ -45,10 +49,12 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     add_table_options(parser)
     parser.add_argument("-o", "--output", metavar="DIR", default="cellkin_report",
                         help="output folder (default cellkin_report)")  # fmt: skip
+    add_overwrite_option(parser, "write into a non-empty output folder, replacing the files "
+                         "a previous cellkin run wrote there")  # fmt: skip
     parser.add_argument("--title", default="CAR-T cellular kinetics study report")
     add_fit_options(parser)
     add_nca_options(parser)
-    parser.add_argument("--jobs", type=positive_int, metavar="N",
+    parser.add_argument("--jobs", type=jobs, metavar="N",
                         help="worker processes for the fits (default: all CPUs)")  # fmt: skip
     parser.set_defaults(handler=run)
 
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     named = {name: getattr(args, name) for name in STUDY_TABLES}
     if args.example == bool(args.files or any(named.values())):
         raise OptionError("give the study FILES (or --kinetics FILE ...) or --example")
+    OutputFolder(args.output, overwrite=args.overwrite, argument="-o/--output")  # check now
     if args.example:
         inputs = load_example_inputs()
     else:
@@ -65,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     report = study_report(
         inputs,
         title=args.title,
-        command=" ".join(["cellkin", *args.argv]),
+        command=command_line(args),
         model=args.model,
         **{
             ("nca_blq" if key == "blq" else key): value for key, value in nca_keywords(args).items()
@@ -77,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
         progress=not args.no_progress,
     )
-    paths = report.write(args.output)
-    print(report.summary())
+    paths = report.write(args.output, overwrite=args.overwrite)
     tables = Path(args.output) / "tables"
+    summary = report.summary()
+    notes = (f"{len(report.failures)} failure/exclusion row(s): see {tables / 'failures.csv'}",)
+    print(Summary(summary.title, summary.tables, notes))
     print(f"\nwrote {paths['report']} and {len(paths) - 1} CSV tables to {tables}")
     return 0

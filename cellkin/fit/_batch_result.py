@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin._display import Summary
+from cellkin._output import OutputFolder
 from cellkin._version import __version__
 from cellkin.fit._outcome import Outcome
 from cellkin.fit._reliability import ISSUE_CODES
@@ -182,17 +183,21 @@ class BatchFit:
 
         return model_metrics(self, **options)
 
-    def to_csv(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``params.csv``, ``statistics.csv`` and ``failures.csv``.
+    def to_csv(
+        self, directory: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> dict[str, Path]:
+        """Write ``params.csv``, ``statistics.csv``, ``failures.csv`` and the manifest.
 
-        The directory is created when missing; returns the path of each file by table name.
+        The directory is created when missing; a non-empty one is refused unless
+        `overwrite`, which replaces only the files a previous cellkin run wrote there. Files
+        are renamed into place when complete, CSV text cells are made safe for spreadsheets
+        and ``cellkin-manifest.json`` is written last (as by
+        :meth:`cellkin.report.StudyReport.write`). Returns the path of each table's file.
         """
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for name in ("params", "statistics", "failures"):
-            paths[name] = folder / f"{name}.csv"
-            getattr(self, name).to_csv(paths[name], index=False)
+        folder = OutputFolder(directory, overwrite=overwrite, command="BatchFit.to_csv")
+        names = ("params", "statistics", "failures")
+        paths = {name: folder.csv(f"{name}.csv", getattr(self, name)) for name in names}
+        folder.finish()
         return paths
 
     def parameter_summary(self) -> pd.DataFrame:

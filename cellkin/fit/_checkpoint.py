@@ -7,6 +7,13 @@ subject's outcome. Records are flushed and fsynced as they are written; on resum
 corrupt last line is ignored and cut off, and a file written with other settings, another
 model or version, or other input rows for a subject is refused. The payload is a pickle: only
 resume from files you wrote.
+
+One process at a time: the file is opened under an exclusive lock on ``<checkpoint>.lock``
+(:class:`cellkin._lock.HolderLock`), taken before the file is read and released when it is
+closed. A second process stops at once with a :class:`~cellkin.errors.FitError` naming the
+holder (process id, host, start time, command) instead of interleaving its records with the
+first one's — two writers used to lose most of each other's subjects when they cut what they
+took for a torn tail.
 """
 
 from __future__ import annotations
@@ -23,13 +30,22 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from cellkin.errors import DataError
+from cellkin._lock import HolderLock, LockHeld
+from cellkin.errors import DataError, FitError, OptionError
 from cellkin.models.base import Model
 
 if TYPE_CHECKING:
     from cellkin.fit._outcome import Outcome
 
-__all__ = ["append", "encode", "input_digest", "normalise", "open_checkpoint", "restore"]
+__all__ = [
+    "CheckpointFile",
+    "append",
+    "encode",
+    "input_digest",
+    "normalise",
+    "open_checkpoint",
+    "restore",
+]
 
 _CHECKPOINT_FORMAT = "cellkin-fit-checkpoint"
 _CHECKPOINT_VERSION = 3  # 2: no per-subject params/statistics frames; 3: no metric rows
@@ -113,8 +129,80 @@ def _flatten(settings: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dict]]:
-    """Check the header, read intact records (first per subject), cut a torn tail, append."""
+class CheckpointFile:
+    """The open checkpoint (binary, appending) and its lock, released by :meth:`close`."""
+
+    def __init__(self, handle: BinaryIO, lock: HolderLock) -> None:
+        self._handle, self._lock = handle, lock
+
+    def write(self, data: bytes) -> int:
+        """Write `data` at the end of the file."""
+        return self._handle.write(data)
+
+    def flush(self) -> None:
+        """Flush Python's buffer."""
+        self._handle.flush()
+
+    def fileno(self) -> int:
+        """The file descriptor (for ``os.fsync``)."""
+        return self._handle.fileno()
+
+    def close(self) -> None:
+        """Close the file, then release the lock."""
+        try:
+            self._handle.close()
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> CheckpointFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _lock(path: Path) -> HolderLock:
+    """The checkpoint's lock, taken; one clear error for a folder, a path that cannot be
+    written or a lock held by another process."""
+    if path.is_dir():
+        raise OptionError(
+            f"`checkpoint`: {path} is a folder; give a file name, e.g. {path / 'fits.jsonl'}"
+        )
+    lock = HolderLock(path)
+    try:
+        lock.acquire()
+    except LockHeld as held:
+        raise FitError(
+            f"{path}: checkpoint in use by {held}; wait for that run to finish, or give "
+            f"another checkpoint file"
+        ) from None
+    except OSError as exc:
+        raise OptionError(
+            f"`checkpoint`: cannot write {path} ({exc.strerror or exc}); choose a file in a "
+            f"folder you can write in"
+        ) from None
+    return lock
+
+
+def open_checkpoint(path: Path, settings: dict) -> tuple[CheckpointFile, dict[str, dict]]:
+    """Lock, check the header, read intact records (first per subject), cut a torn tail,
+    append. The returned file releases the lock when closed."""
+    lock = _lock(path)
+    try:
+        handle, records = _open_locked(path, settings)
+    except OSError as exc:
+        lock.release()
+        raise OptionError(
+            f"`checkpoint`: cannot use {path} ({exc.strerror or exc}); give a file you can "
+            f"read and write"
+        ) from None
+    except BaseException:
+        lock.release()
+        raise
+    return CheckpointFile(handle, lock), records
+
+
+def _open_locked(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dict]]:
     raw = path.read_bytes() if path.exists() else b""
     end = raw.rfind(b"\n") + 1
     lines = raw[:end].splitlines()
@@ -128,7 +216,6 @@ def open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dic
             record = _parse_record(line)
             if record is not None:
                 records.setdefault(record["subject"], record)
-    path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "r+b" if path.exists() else "wb")  # closed by fit_all
     handle.truncate(end if lines else 0)
     handle.seek(0, os.SEEK_END)
@@ -142,7 +229,7 @@ def open_checkpoint(path: Path, settings: dict) -> tuple[BinaryIO, dict[str, dic
     return handle, records
 
 
-def append(handle: BinaryIO, lines: Sequence[bytes]) -> None:
+def append(handle: BinaryIO | CheckpointFile, lines: Sequence[bytes]) -> None:
     if lines:
         handle.write(b"".join(lines))
         handle.flush()

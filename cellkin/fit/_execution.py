@@ -1,5 +1,13 @@
 """Running a batch's tasks: in-process, on a process pool or any executor, with progress and
-checkpointing (private; see :func:`cellkin.fit_all`)."""
+checkpointing (private; see :func:`cellkin.fit_all`).
+
+The default pool's workers exit with the process that started them: a watchdog thread in
+each worker checks every half second that the main process still runs, so killing it — even
+with ``kill -9`` — leaves no worker behind (the fork server and multiprocessing's resource
+tracker then exit too, once the workers have closed their pipes). Workers ignore Ctrl-C (a
+terminal sends it to the whole process group): the main process handles it, stops the
+workers and leaves a resumable checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +15,29 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cellkin.fit._checkpoint import append, encode
+from cellkin._progress import progress_bar
+from cellkin.fit._checkpoint import CheckpointFile, append, encode
+from cellkin.fit._main_guard import check_main_guard
 from cellkin.fit._outcome import Outcome, reason, run_chunk
 
 __all__ = ["Execution", "available_cpus", "execute", "run"]
 
 _MAX_AUTO_CHUNK = 32
-
-
-class _NoBar:
-    """Stands in for tqdm when progress is off (no output, no monitor thread)."""
-
-    def update(self, n: int = 1) -> None:
-        """Do nothing."""
-
-    def set_postfix(self, *_: Any, **__: Any) -> None:
-        """Do nothing."""
-
-    def close(self) -> None:
-        """Do nothing."""
+#: Seconds between two checks of a worker's watchdog that its parent still runs.
+WATCH_INTERVAL = 0.5
 
 
 def _progress_bar(enabled: bool, total: int, initial: int, label: str) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=f"fit {label}", unit="subject")
+    return progress_bar(enabled, total=total, initial=initial, desc=f"fit {label}",
+                        unit="subject")  # fmt: skip
 
 
 def _worker_failures(chunk: Sequence[str], why: str) -> list[Outcome]:
@@ -49,9 +47,10 @@ def _worker_failures(chunk: Sequence[str], why: str) -> list[Outcome]:
 def _collect(future: cf.Future, chunk: tuple[str, ...]) -> list[Outcome]:
     try:
         outcomes = list(future.result())
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # BrokenProcessPool, KilledWorker, CancelledError, ...
+    except BaseException as exc:  # BrokenProcessPool, KilledWorker, CancelledError, a
+        # worker's SystemExit (SIGTERM while fitting: see _exit_on_sigterm), ...
         return _worker_failures(chunk, reason(exc))
     returned = {o.subject: o for o in outcomes if isinstance(o, Outcome)}
     missing = [s for s in chunk if s not in returned]
@@ -69,7 +68,9 @@ def execute(
     """Yield each task's outcomes as it completes (in-process when ``workers == 1``).
 
     The first empty yield marks that every task was submitted, so that a progress bar (and
-    its monitor thread) starts only after a fork-based executor has forked its workers.
+    its monitor thread) starts only after a fork-based executor has forked its workers. When
+    the caller stops early (Ctrl-C, an error, or closing the generator) the default pool's
+    workers are terminated instead of finishing their tasks.
     """
     if executor is None and workers == 1:
         yield []
@@ -77,34 +78,169 @@ def execute(
             yield run_chunk(chunk, rows, *arguments)
         return
     owned = executor is None
-    pool = _default_pool(min(workers, len(tasks))) if owned else executor
-    futures: dict[cf.Future, tuple[str, ...]] = {}
+    pool, futures, refused = None, {}, []
     try:
-        for chunk, rows in tasks:
-            try:
-                futures[pool.submit(run_chunk, chunk, rows, *arguments)] = chunk
-            except Exception as exc:  # a broken or shut-down executor
-                yield _worker_failures(chunk, reason(exc))
+        # Ctrl-C waits until every task is submitted: a worker the fork server is still
+        # starting when the pool is torn down would fail with a traceback of its own.
+        with _interrupt_deferred() if owned else nullcontext():
+            pool = _default_pool(min(workers, len(tasks))) if owned else executor
+            for chunk, rows in tasks:
+                try:
+                    futures[pool.submit(run_chunk, chunk, rows, *arguments)] = chunk
+                except Exception as exc:  # a broken or shut-down executor
+                    refused.append(_worker_failures(chunk, reason(exc)))
+        yield from refused
         yield []
         for future in cf.as_completed(futures):
             yield _collect(future, futures[future])
+    except (KeyboardInterrupt, GeneratorExit):
+        if owned and pool is not None:
+            _terminate_workers(pool)
+        raise
     finally:
         for future in futures:
             future.cancel()
-        if owned:
+        if owned and pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_worker() -> None:
-    """Worker of the default pool: one numba thread, as the pool already uses every CPU; the
-    objects of the imports moved out of the garbage collector's sight (``gc.freeze``), as
-    they live as long as the worker and a full collection would scan them all again."""
+@contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block has finished, then raise it (main thread only,
+    where signal handlers live)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, _: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop the pool's workers now (their results would be thrown away)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:  # pragma: no cover - newer Pythons
+        terminate()
+        return
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
+
+
+def _process_start(pid: int) -> str | None:
+    """Linux: the start time of process `pid` (to tell it from a later process given the same
+    id), "" where /proc is absent, None when `pid` has exited (zombies included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None if Path("/proc/self/stat").exists() else ""
+    except OSError:  # pragma: no cover - unreadable: assume alive
+        return ""
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    """Whether process `pid`, started at `start` (see :func:`_process_start`), still runs."""
+    now = _process_start(pid)
+    if now is None or (start and now != start):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - alive, owned by someone else
+        return True
+    return True
+
+
+def _watch(main: int) -> None:
+    """Exit this worker once process `main` (the one that started the pool) has exited: a
+    daemon thread that checks every :data:`WATCH_INTERVAL` seconds.
+
+    The worker's parent is the fork server, not `main`, and the fork server only exits once
+    every worker has closed the pipe it inherited from it, so watching the parent would wait
+    forever; hence the watch on `main` itself (by process id and start time)."""
+    import threading
+    import time
+
+    start = _process_start(main)
+
+    def watch() -> None:
+        while _alive(main, start):
+            time.sleep(WATCH_INTERVAL)
+        os._exit(1)  # now, even mid-fit: nobody will read the result
+
+    threading.Thread(target=watch, name="cellkin-watchdog", daemon=True).start()
+
+
+def _init_worker(main: int) -> None:
+    """Worker of the default pool: exits once process `main` has (see :func:`_watch`) or on
+    SIGTERM through ``SystemExit``, leaves Ctrl-C to the main process, runs one numba thread
+    (the pool already uses every CPU), and moves the objects of the imports out of the
+    garbage collector's sight (``gc.freeze``), as they live as long as the worker and a full
+    collection would scan them all again."""
     import gc
+    import signal
+    import threading
 
     import numba
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _watch(main)
     numba.set_num_threads(1)
     gc.freeze()
+    _WORKER["ready"] = True
+    if _WORKER["terminate"]:  # asked to stop while starting: stop once this has returned
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+
+#: A worker's state: started, and whether SIGTERM arrived before that.
+_WORKER = {"ready": False, "terminate": False}
+
+
+def _exit_on_sigterm(number: int, _: Any) -> None:
+    """SIGTERM (the pool torn down after Ctrl-C) raises ``SystemExit`` in a worker, so
+    that multiprocessing's exit handlers release what the worker registered (numba's thread
+    lock is a named semaphore: killed outright, it is reported as leaked at shutdown).
+    Between tasks the worker exits; inside a task the task fails (the executor returns the
+    exception, a ``worker`` failure row) and the worker exits at the pool's shutdown. In the
+    initializer, where ``SystemExit`` would be logged as its failure, it is held instead."""
+    if not _WORKER["ready"]:
+        _WORKER["terminate"] = True
+        return
+    raise SystemExit(128 + number)
+
+
+def _start_forkserver() -> None:
+    """Start the fork server (and multiprocessing's resource tracker) with Ctrl-C ignored.
+
+    The fork server ignores Ctrl-C only once it has imported its preloaded modules, which
+    takes seconds; a Ctrl-C in that window (a terminal sends it to the whole process group)
+    killed it with a KeyboardInterrupt traceback of its own. A process started while SIGINT
+    is ignored inherits that, and Python then leaves it ignored. The main process ignores
+    Ctrl-C only while it starts the two processes (milliseconds; from the main thread only,
+    where signal handlers live)."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _default_pool(workers: int) -> cf.ProcessPoolExecutor:
@@ -118,13 +254,22 @@ def _default_pool(workers: int) -> cf.ProcessPoolExecutor:
     module, as ``spawn`` would) once, runs no kernel, and forks the workers: the ~2–3 s of
     imports are paid once per parent process instead of by every worker of every call, which
     is most of the cost of a small batch. ``spawn`` workers import everything themselves.
+
+    Both import the main script again in every worker, so a script that calls
+    :func:`~cellkin.fit_all` outside ``if __name__ == "__main__":`` would run again in each
+    of them: :func:`~cellkin.fit._main_guard.check_main_guard` stops such a call at once with
+    the fix, before any worker starts.
     """
+    check_main_guard()
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["__main__", "cellkin.fit._outcome"])
+        _start_forkserver()
     else:  # pragma: no cover - Windows
         context = multiprocessing.get_context("spawn")
-    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    return cf.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    )
 
 
 def available_cpus() -> int:
@@ -167,7 +312,7 @@ def run(
     kinetics: pd.DataFrame,
     arguments: tuple,
     execution: Execution,
-    checkpoint: tuple[BinaryIO, Mapping[str, str]] | None,
+    checkpoint: tuple[CheckpointFile, Mapping[str, str]] | None,
     outcomes: dict[str, Outcome],
 ) -> None:
     """Fit ``todo``, adding outcomes as tasks complete (checkpointed, with progress)."""
@@ -179,8 +324,9 @@ def run(
     tasks = _tasks(todo, kinetics, size)
     done, bar = len(outcomes), None
     failed = sum(1 for o in outcomes.values() if o.result is None)
+    batches = execute(tasks, arguments, executor, workers)
     try:
-        for batch in execute(tasks, arguments, executor, workers):
+        for batch in batches:
             if bar is None:
                 bar = _progress_bar(execution.progress, done + len(todo), done, arguments[0].name)
             outcomes.update((o.subject, o) for o in batch)
@@ -192,5 +338,6 @@ def run(
                 bar.set_postfix(failed=failed, refresh=False)
             bar.update(len(batch))
     finally:
+        batches.close()  # stops the workers now when the loop ended early
         if bar is not None:
             bar.close()

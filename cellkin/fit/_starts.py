@@ -20,6 +20,8 @@ inputs and seed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from cellkin.fit._problem import SubjectProblem
@@ -47,13 +49,15 @@ def multistart(
     n_starts: int,
     seed: int | np.random.Generator,
     spread: float = 0.7,
-) -> list[np.ndarray]:
-    """``n_starts`` starting points on the estimation scale: ``first`` and seeded jitters.
+) -> Iterator[np.ndarray]:
+    """``n_starts`` starting points on the estimation scale: ``first`` and seeded jitters,
+    generated one at a time (the multi-start usually stops after a few, so a large
+    ``n_starts`` costs no memory).
 
     ``lower``/``upper`` are estimation-scale bounds; jittered points are kept strictly inside.
     """
     rng = np.random.default_rng(seed)
-    points = [first.copy()]
+    yield first.copy()
     finite_lo = np.where(np.isfinite(lower), lower, first - 50)
     finite_hi = np.where(np.isfinite(upper), upper, first + 50)
     margin = 1e-6 * (finite_hi - finite_lo)
@@ -62,8 +66,7 @@ def multistart(
         jitter = rng.normal(0.0, spread, size=first.size)
         point[free] = np.clip(first[free] + jitter[free], finite_lo[free] + margin[free],
                               finite_hi[free] - margin[free])  # fmt: skip
-        points.append(point)
-    return points
+        yield point
 
 
 def agree(values: list[float], tolerance: float = AGREEMENT, count: int = AGREEING) -> bool:

@@ -14,6 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from cellkin._output import check_file, write_csv
 from cellkin.errors import DataError
 from cellkin.io._clinical import OUTCOME_COLUMNS, read_subjects
 from cellkin.io._conventions import OPTIONAL_COLUMNS, assay_codes
@@ -101,6 +102,8 @@ def write_nonmem(
     kinetics: pd.DataFrame | str | os.PathLike[str],
     path: str | os.PathLike[str],
     subjects: pd.DataFrame | str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Write a NONMEM/Monolix-ready CSV dataset with M3 censoring flags.
 
@@ -109,10 +112,12 @@ def write_nonmem(
     kinetics : pandas.DataFrame, str or os.PathLike
         Kinetics table (anything `read_kinetics` reads; it is validated again).
     path : str or os.PathLike
-        CSV file to write (overwritten).
+        CSV file to write (missing folders are created).
     subjects : pandas.DataFrame, str or os.PathLike, optional
         Subject table (see `read_subjects`). When given, each subject with samples gets a dose
         record and its baseline columns (all but the outcome columns) as covariates.
+    overwrite : bool
+        Replace an existing file at `path` (default: refuse it, before reading anything).
 
     Returns
     -------
@@ -130,7 +135,14 @@ def write_nonmem(
     ``CMT`` of the subject's first assay, and come before observations at time 0. Text
     columns (``ASSAY``, ``UNIT``, ``USUBJID``) must be dropped in NONMEM's ``$INPUT``.
     `read_kinetics` reads the file back to the same kinetics (dose rows go to exclusions).
+
+    The file is written under a temporary name and renamed when complete. Text cells that
+    start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (a subject id such as
+    ``=HYPERLINK(...)``) are written with a leading apostrophe, so that a spreadsheet shows
+    them as text instead of running them (OWASP's CSV-injection rule; numbers are
+    untouched); reading the file back gives those ids with the apostrophe.
     """
+    target = check_file(path, overwrite=overwrite, argument="path")
     kin = read_kinetics(kinetics)
     table = _observation_records(kin)
     if subjects is not None:
@@ -139,5 +151,5 @@ def write_nonmem(
         order = np.lexsort((-table["EVID"].to_numpy(), table["TIME"].to_numpy(), table["ID"]))
         table = _add_covariates(table.iloc[order], subject_table)
     table = table.reset_index(drop=True)
-    table.to_csv(path, index=False, na_rep=".")
+    write_csv(table, target, na_rep=".")
     return table

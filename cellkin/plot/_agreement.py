@@ -157,7 +157,7 @@ def metric_agreement(
         ax.set_yscale("log")
     ax.set_xlabel(f"NCA {labels[0]}")
     ax.set_ylabel(f"model-based {labels[1]}")
-    ax.set_title(f"{metric}: model-based vs NCA ({assay})", fontsize="medium")
+    ax.set_title(f"{metric.replace('_', ' ')} ({assay})", fontsize="medium")
     ax.legend(fontsize="small", loc="upper left")
     return ax
 

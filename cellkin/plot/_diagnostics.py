@@ -67,8 +67,9 @@ def observed_vs_predicted(fits: Any, *, ax: Any = None, log: bool = True) -> Any
         ax.set_yscale("log")
     if clipped:
         note(ax, f"{clipped} predictions below {floor:.3g} drawn at {floor:.3g}")
-    ax.set_xlabel("individual prediction")
-    ax.set_ylabel("observed")
+    unit = _unit_text(data)
+    ax.set_xlabel(f"individual prediction ({unit})")
+    ax.set_ylabel(f"observed ({unit})")
     ax.legend(fontsize="small", loc="lower right")
     return ax
 
@@ -120,7 +121,15 @@ def residuals(fits: Any, *, x: str = "time", ax: Any = None) -> Any:
         note(ax, "; ".join(notes))
     if x == "prediction":
         ax.set_xscale("log")
-    ax.set_xlabel(DAYS if x == "time" else "individual prediction")
-    ax.set_ylabel("standardised residual")
+    ax.set_xlabel(DAYS if x == "time" else f"individual prediction ({_unit_text(data)})")
+    ax.set_ylabel("standardised residual (SD units)")
     ax.legend(fontsize="small", loc="lower right")
     return ax
+
+
+def _unit_text(data: pd.DataFrame) -> str:
+    """The samples' unit, or each assay's (``"qpcr: copies/ug; flow: cells/uL"``)."""
+    units = data.groupby("assay", sort=False)["unit"].first()
+    if units.nunique() == 1:
+        return str(units.iloc[0])
+    return "; ".join(f"{assay}: {unit}" for assay, unit in units.items())

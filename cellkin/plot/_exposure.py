@@ -28,11 +28,18 @@ _JITTER = 0.04
 
 
 def _note_excluded(ax: Any, excluded: pd.DataFrame) -> None:
+    """The count and the first ids of the excluded subjects, on two short lines (one long
+    line ran past narrow panels into the next one)."""
     if len(excluded):
-        names = ", ".join(map(str, excluded["subject"].head(4)))
-        more = " …" if len(excluded) > 4 else ""
-        text = f"{len(excluded)} excluded (exposure or outcome unusable): {names}{more}"
-        ax.text(0.01, 0.99, text, transform=ax.transAxes, va="top", fontsize=7, color="0.35")
+        names = ", ".join(map(str, excluded["subject"].head(3)))
+        more = ", …" if len(excluded) > 3 else ""
+        text = f"{len(excluded)} excluded (exposure or outcome unusable):\n{names}{more}"
+        ax.text(0.01, 0.99, text, transform=ax.transAxes, va="top", fontsize=7, color="0.35",
+                clip_on=True)  # fmt: skip
+
+
+def _label(name: str, unit: str | None) -> str:
+    return f"{name} ({unit})" if unit else name
 
 
 def _pick(name: str | None, options: tuple[str, ...], what: str) -> str:
@@ -55,6 +62,7 @@ def exposure_response(
     band: bool = True,
     groups: bool = True,
     seed: int = 0,
+    unit: str | None = None,
 ) -> Any:
     """Fitted probability of the outcome against exposure (log x axis), with the data.
 
@@ -77,6 +85,9 @@ def exposure_response(
         Show the observed rate per exposure group with its Clopper–Pearson interval.
     seed : int, default 0
         Seed of the vertical jitter of the 0/1 points.
+    unit : str, optional
+        Unit of the exposure, for the x-axis label (e.g. the NCA table's ``unit`` for
+        ``cmax``, ``auc_unit`` for the AUCs).
 
     Returns
     -------
@@ -99,7 +110,7 @@ def exposure_response(
         _draw_groups(ax, result, use, exposure, outcome)
     ax.set_xscale("log")
     ax.set_ylim(-0.1, 1.1)
-    ax.set_xlabel(exposure)
+    ax.set_xlabel(_label(exposure, unit))
     ax.set_ylabel(f"P({outcome})")
     ax.legend(frameon=False, loc="center right", fontsize=8)
     _note_excluded(ax, mine[~mine["included"]])
@@ -181,7 +192,11 @@ def exposure_by_outcome(result: ExposureByOutcomeResult, *, ax: Any = None, seed
 
 
 def dose_exposure(
-    result: DoseExposureResult, *, ax: Any = None, exposure: str | None = None
+    result: DoseExposureResult,
+    *,
+    ax: Any = None,
+    exposure: str | None = None,
+    unit: str | None = None,
 ) -> Any:
     """Exposure against dose on log–log axes with the fitted power model.
 
@@ -193,6 +208,8 @@ def dose_exposure(
         Axes to draw on (default: the current axes).
     exposure : str, optional
         Which metric to draw (default: the first in `result`).
+    unit : str, optional
+        Unit of the exposure, for the y-axis label.
 
     Returns
     -------
@@ -214,7 +231,7 @@ def dose_exposure(
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"{result.dose} ({result.dose_unit})" if result.dose_unit else result.dose)
-    ax.set_ylabel(exposure)
+    ax.set_ylabel(_label(exposure, unit))
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     _note_excluded(ax, mine[~mine["included"]])
     return ax

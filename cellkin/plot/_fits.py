@@ -112,7 +112,8 @@ def individual_fit(
             ax.fill_between(grid, lower, upper, color=colour, alpha=0.2, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel(DAYS)
-    ax.set_ylabel("level")
+    units = list(dict.fromkeys(result.units[assay] for assay in result.assays))
+    ax.set_ylabel(f"level ({'; '.join(units)})")
     if result.reliable:
         ax.set_title(f"{result.subject}: {result.model.name}")
     else:
@@ -184,7 +185,7 @@ def individual_fits(
     for ax in panels[len(order) :]:
         ax.set_visible(False)
     units = {u for r in fits.values() for u in r.units.values()}
-    ylabel = next(iter(units)) if len(units) == 1 else "level"
+    ylabel = next(iter(units)) if len(units) == 1 else f"level ({'; '.join(sorted(units))})"
     for ax in grid[:, 0]:
         ax.set_ylabel(ylabel, fontsize=8)
     for ax in grid[-1, :]:

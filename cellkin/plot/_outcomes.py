@@ -68,7 +68,7 @@ def waterfall(bor_table: pd.DataFrame, *, ax: Any = None, value: str = "best_pct
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(len(data)))
     ax.set_xticklabels(data["subject"].astype(str) if "subject" in data else [], rotation=90)
-    ax.set_ylabel("Best change in sum of diameters from baseline (%)")
+    ax.set_ylabel("Best change in sum of diameters (%)")
     _legend(ax, data["bor"])
     return ax
 
@@ -99,7 +99,7 @@ def spider(timepoints: pd.DataFrame, *, ax: Any = None, bor: pd.DataFrame | None
     for level in (20, -30):
         ax.axhline(level, color="0.4", linestyle="--", linewidth=0.8)
     ax.set_xlabel("Days since infusion")
-    ax.set_ylabel("Change in sum of diameters from baseline (%)")
+    ax.set_ylabel("Change in sum of diameters (%)")
     if bor is not None:
         _legend(ax, bor["bor"])
     return ax
@@ -147,6 +147,7 @@ def kaplan_meier(
     band: bool = True,
     at_risk: bool = True,
     at_risk_days: Sequence[float] | None = None,
+    by_unit: str | None = None,
 ) -> Any:
     """Kaplan–Meier curves (steps, censoring ticks, confidence bands) with an at-risk table.
 
@@ -163,6 +164,10 @@ def kaplan_meier(
         x ticks). Save the figure with ``bbox_inches="tight"`` to keep it.
     at_risk_days : sequence of float, optional
         Days at which to count subjects at risk.
+    by_unit : str, optional
+        Unit of the grouping variable, added to each curve's label (e.g. the exposure
+        thresholds of :func:`cellkin.metrics.exposure_survival`: "auc_0_28 Q1 ≤ 23700
+        copies/ug*day").
 
     Returns
     -------
@@ -172,6 +177,7 @@ def kaplan_meier(
     for group in result.groups:
         table = result.table[result.table["group"] == group]
         label = str(group) if result.by is None else f"{result.by} {group}"
+        label = f"{label} {by_unit}" if by_unit else label
         (line,) = ax.step(table["time"], table["survival"], where="post", label=label)
         cens = table[table["censored"] > 0]
         ax.plot(cens["time"], cens["survival"], "|", color=line.get_color(), markersize=8)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin import outcomes
+from cellkin._progress import progress_bar
 from cellkin._version import __version__
 from cellkin.errors import CellkinError
 from cellkin.fit import fit_all
@@ -203,10 +204,8 @@ class _Steps:
     """Runs analysis steps, recording a CellkinError as a failure row instead of stopping."""
 
     def __init__(self, progress: bool, total: int) -> None:
-        from tqdm.auto import tqdm
-
         self.failures: list[dict[str, str]] = []
-        self.bar = tqdm(total=total, desc="cellkin report", unit="step", disable=not progress)
+        self.bar = progress_bar(progress, total=total, desc="cellkin report", unit="step")
 
     def run(self, name: str, function: Callable[[], Any]) -> Any:
         self.bar.set_postfix_str(name)
@@ -226,6 +225,9 @@ class _Steps:
             self.bar.update()
 
     def close(self) -> None:
+        if self.bar.n != self.bar.total:  # steps skipped for absent inputs: end at the total
+            self.bar.total = self.bar.n
+            self.bar.refresh()
         self.bar.close()
 
 

@@ -140,6 +140,19 @@ def _swimmer(figure: Any, analysis: StudyAnalysis) -> None:
                  follow_up=follow_up)  # fmt: skip
 
 
+def _unit(analysis: StudyAnalysis, metric: str, assay: str | None) -> str | None:
+    """Unit of an NCA metric of `assay` (``unit``, ``auc_unit`` or ``time_unit`` column)."""
+    nca = analysis.objects.get("nca")
+    if nca is None:
+        return None
+    column = "auc_unit" if metric.startswith("auc") else "unit"
+    if metric.startswith(("tmax", "tlast", "half_life", "time_")):
+        column = "time_unit"
+    rows = nca[nca["assay"] == assay] if assay is not None else nca
+    units = rows[column].dropna().unique() if column in rows else []
+    return str(units[0]) if len(units) == 1 else None
+
+
 def _exposure_response(figure: Any, analysis: StudyAnalysis) -> None:
     result = _need(analysis, "exposure_response")
     pairs = list(dict.fromkeys(zip(result.table["outcome"], result.table["exposure"],
@@ -150,18 +163,22 @@ def _exposure_response(figure: Any, analysis: StudyAnalysis) -> None:
     for ax in grid[len(pairs) :]:
         ax.set_visible(False)
     for ax, (outcome, exposure) in zip(grid, pairs, strict=False):
-        result.plot(ax=ax, exposure=exposure, outcome=outcome)
+        plot.exposure_response(result, ax=ax, exposure=exposure, outcome=outcome,
+                               unit=_unit(analysis, exposure, result.assay))  # fmt: skip
 
 
 def _exposure_pfs(figure: Any, analysis: StudyAnalysis) -> None:
-    _need(analysis, "exposure_pfs").plot(ax=figure.add_subplot())
+    result = _need(analysis, "exposure_pfs")
+    plot.kaplan_meier(result.km, ax=figure.add_subplot(),
+                      by_unit=_unit(analysis, result.exposure, result.assay))  # fmt: skip
 
 
 def _dose_exposure(figure: Any, analysis: StudyAnalysis) -> None:
     result = _need(analysis, "dose_exposure")
     exposures = list(dict.fromkeys(result.table["exposure"]))
     for ax, exposure in zip(_grid(figure, len(exposures)), exposures, strict=True):
-        result.plot(ax=ax, exposure=exposure)
+        plot.dose_exposure(result, ax=ax, exposure=exposure,
+                           unit=_unit(analysis, exposure, result.assay))  # fmt: skip
 
 
 #: Every figure of the report, in order.

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from cellkin._display import Summary
+from cellkin._output import OutputFolder
 from cellkin.io import kinetics_summary
 from cellkin.report._analysis import StudyAnalysis, analyse_study
 from cellkin.report._figures import RenderedFigure, render_figures
@@ -42,12 +43,15 @@ class StudyReport:
         the reason).
     html : str
         The self-contained page.
+    command : str
+        The command line (or call) that made the report, recorded in its manifest.
     """
 
     analysis: StudyAnalysis
     figures: dict[str, RenderedFigure]
     tables: dict[str, pd.DataFrame]
     html: str = field(repr=False)
+    command: str = ""
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -70,16 +74,43 @@ class StudyReport:
             f"{len(self.failures)} failure/exclusion row(s).</p>"
         )  # fmt: skip
 
-    def write(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``report.html`` and ``tables/<name>.csv`` for every table; return the paths."""
-        folder = Path(directory)
-        (folder / "tables").mkdir(parents=True, exist_ok=True)
-        paths = {"report": folder / "report.html"}
+    def write(
+        self, directory: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> dict[str, Path]:
+        """Write ``report.html``, ``tables/<name>.csv`` for every table and the manifest.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            The report folder, created when missing.
+        overwrite : bool
+            Write into a folder that is not empty, replacing the files a previous cellkin
+            run wrote there (those its ``cellkin-manifest.json`` lists); other files are
+            left alone. Default: refuse a non-empty folder before writing anything.
+
+        Returns
+        -------
+        dict
+            ``"report"`` and each table name → the path written.
+
+        Notes
+        -----
+        Every file is written under a temporary name and renamed when complete, and
+        ``cellkin-manifest.json`` (each file's rows, bytes and SHA-256, the cellkin version
+        and the command) is written last, so a folder without it holds an interrupted run.
+        CSV text cells that start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+        (e.g. a subject id ``=HYPERLINK(...)``) get a leading apostrophe, so that a
+        spreadsheet shows them as text instead of running them (OWASP's CSV-injection rule;
+        numbers are untouched).
+        """
+        command = self.command or "cellkin.report.StudyReport.write"
+        folder = OutputFolder(directory, overwrite=overwrite, argument="directory",
+                              command=command)  # fmt: skip
+        paths = {}
         for name, table in self.tables.items():
-            path = folder / "tables" / f"{_slug(name)}.csv"
-            table.to_csv(path, index=False)
-            paths[name] = path
-        paths["report"].write_text(self.html, encoding="utf-8")
+            paths[name] = folder.csv(f"tables/{_slug(name)}.csv", table)
+        paths = {"report": folder.text("report.html", self.html), **paths}
+        folder.finish()
         return paths
 
 
@@ -140,4 +171,5 @@ def study_report(
     }
     csv_names = {name: f"tables/{_slug(name)}.csv" for name in tables}
     page = render_html(analysis, figures, tables, csv_names, title=title, command=command)
-    return StudyReport(analysis=analysis, figures=figures, tables=tables, html=page)
+    return StudyReport(analysis=analysis, figures=figures, tables=tables, html=page,
+                       command=command)  # fmt: skip

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from cellkin import models
+from cellkin._memory import check_memory
+from cellkin._output import atomic_path, check_file
+from cellkin._progress import progress_bar
 from cellkin._version import __version__
 from cellkin.errors import DataError, ModelError, OptionError
 from cellkin.models.base import Model
@@ -126,12 +129,13 @@ class _Blocks:
         return np.concatenate(params), (np.concatenate(eps) if self.noisy else None)
 
 
-def _progress_bar(enabled: bool, total: int, label: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"simulate {label}", unit="patient", unit_scale=True)
+def _chunk_bytes(chunk_size: int, n_times: int, n_params: int) -> int:
+    """Memory of one chunk: parameters, residual normals, levels (the kernel's output, the
+    noise factor, the transposed copy, the Arrow arrays) and the cached random block, plus
+    the summary's histograms (0.5 MB per time point)."""
+    per_chunk = 8 * chunk_size * (6 * n_times + 2 * n_params)
+    per_block = 8 * BLOCK_SIZE * (2 * n_times + n_params)
+    return per_chunk + per_block + n_times * (1 << 19)
 
 
 def _check_arguments(
@@ -202,6 +206,7 @@ def simulate_population(
     typical: Mapping[str, float] | None = None,
     summary_quantiles: Sequence[float] = (0.05, 0.5, 0.95),
     progress: bool = False,
+    overwrite: bool = False,
 ) -> PopulationSimulation:
     """Simulate a large virtual population in compiled chunks, streamed to parquet.
 
@@ -212,6 +217,8 @@ def simulate_population(
     bounded by the chunk, not by ``n``: a few arrays of ``chunk_size × n_times`` float64 plus
     0.5 MB of summary state per time point (``benchmarks/bench_stream.py``: peak RSS about
     85 MB above the import baseline at 10^5 and at 10^6 patients × 60 times, default chunk).
+    That memory is estimated before anything is allocated, and a chunk too large for the
+    memory available is refused with the amount.
 
     Parameters
     ----------
@@ -230,8 +237,10 @@ def simulate_population(
         Patients simulated and written at a time (the memory knob; each chunk becomes parquet
         row groups).
     output : path, optional
-        Parquet file to write (replaced if it exists; written to ``<output>.partial`` and
-        renamed when complete). Without it, only the summary is computed.
+        Parquet file to write. It is written under a hidden temporary name in its folder
+        (``.NAME.cellkin-XXXXXXXX.tmp``) and renamed when complete; an interrupted run
+        removes it (a killed one leaves only that hidden name, which no reader takes for a
+        result). Without it, only the summary is computed.
     sigma : float, optional
         Log-scale residual SD: each level is multiplied by ``exp(sigma·ε)``, ``ε ~ N(0, 1)``.
         Defaults to none, or to the model's published ``sigma`` when ``lloq`` is given.
@@ -243,6 +252,8 @@ def simulate_population(
         Probabilities of the summary quantiles.
     progress : bool
         Show a tqdm progress bar over the patients.
+    overwrite : bool
+        Replace an existing `output` file (default: refuse it before any work).
 
     Returns
     -------
@@ -283,6 +294,12 @@ def simulate_population(
     quantiles = np.asarray(summary_quantiles, dtype=float)
     _check_arguments(n, seed, times, chunk_size, quantiles)
     sigma = _residual_sigma(model, sigma, lloq)
+    check_memory(
+        _chunk_bytes(min(int(chunk_size), int(n)), times.size, len(model.param_names)),
+        f"chunk_size={chunk_size} with {times.size} times",
+        "give a smaller `chunk_size` (--chunk-size)",
+    )
+    path = None if output is None else check_file(output, overwrite=overwrite, argument="output")
     sampler = ParameterSampler(model, omega=omega, correlation=correlation, typical=typical)
     blocks = _Blocks(sampler, int(seed), times.size, noisy=bool(sigma))
     summary = LevelSummary(times.size, lloq)
@@ -297,23 +314,22 @@ def simulate_population(
         "layout": "wide",
         "cellkin": __version__,
     }
-    path = None if output is None else Path(output)
-    if path is not None and not path.parent.is_dir():
-        raise DataError(f"{path}: folder {path.parent} does not exist; create it first")
-    partial = None if path is None else path.with_name(path.name + ".partial")
-    writer = None if partial is None else _writer(partial, model, times, metadata)
-    bar = _progress_bar(progress, int(n), model.name)
+    bar = progress_bar(progress, total=int(n), desc=f"simulate {model.name}", unit="patient",
+                       unit_scale=True)  # fmt: skip
     try:
-        n_failed = _run_chunks(
-            model, times, blocks, summary, writer, int(n), int(chunk_size), sigma, lloq, bar
-        )
+        if path is None:
+            n_failed = _run_chunks(model, times, blocks, summary, None, int(n), int(chunk_size),
+                                   sigma, lloq, bar)  # fmt: skip
+        else:
+            with atomic_path(path) as temporary:
+                writer = _writer(temporary, model, times, metadata)
+                try:
+                    n_failed = _run_chunks(model, times, blocks, summary, writer, int(n),
+                                           int(chunk_size), sigma, lloq, bar)  # fmt: skip
+                finally:
+                    writer.close()
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close()
-    if partial is not None:
-        os.replace(partial, path)
+        bar.close()
     table = _summary_table(times, summary, quantiles, lloq)
     times.setflags(write=False)
     return PopulationSimulation(
@@ -358,8 +374,7 @@ def _run_chunks(
             if lloq is not None:
                 levels[levels < lloq] = np.nan
             _write_chunk(writer, start, params, failed, levels)
-        if bar is not None:
-            bar.update(stop - start)
+        bar.update(stop - start)
     return n_failed
 
 

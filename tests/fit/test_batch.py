@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 import cellkin
-from cellkin.errors import DataError, ModelError, OptionError
+from cellkin.errors import DataError, FitError, ModelError, OptionError
 from cellkin.fit import FAILURE_STAGES, ISSUE_CODES, BatchFit, FitResult, fit_all
 from cellkin.simulate import sample_trial, virtual_population
 
@@ -307,6 +307,175 @@ def test_checkpoint_refuses_other_options_model_data_or_files(tmp_path):
         with pytest.raises(DataError, match="not a cellkin fit checkpoint"):
             fit_all(KINETICS, **{**quick, "checkpoint": other})
         assert other.read_text() == text
+
+
+_HOLDER_SCRIPT = """
+import importlib, sys, time
+import pandas as pd
+outcome = importlib.import_module("cellkin.fit._outcome")
+real = outcome.fit_table
+def slow_fit(*args, **kwargs):
+    time.sleep(0.5)
+    return real(*args, **kwargs)
+outcome.fit_table = slow_fit
+fit_all = importlib.import_module("cellkin.fit").fit_all
+fit_all(pd.read_pickle(sys.argv[1]), subjects=sys.argv[3].split(","), n_jobs=1,
+        progress=False, checkpoint=sys.argv[2], n_starts=1, seed=3, fixed={"sigma_qpcr": 0.5})
+"""
+
+
+def test_a_checkpoint_in_use_is_refused_naming_the_other_process(reference, tmp_path):
+    """Issue 20: two processes writing one checkpoint (different halves of the subjects)
+    silently lost most records. Now the second stops at once, naming the first."""
+    path, data = tmp_path / "fits.jsonl", tmp_path / "kinetics.pkl"
+    KINETICS.to_pickle(data)
+    env = {**os.environ, "PYTHONPATH": str(Path(cellkin.__file__).parents[1])}
+    first_half, second_half = SUBJECTS[:4], SUBJECTS[4:]
+    command = [sys.executable, "-c", _HOLDER_SCRIPT, str(data), str(path), ",".join(first_half)]
+    with subprocess.Popen(command, env=env) as holder:
+        deadline = time.monotonic() + 60
+        while not (path.exists() and path.read_bytes().count(b"\n") >= 2):
+            assert time.monotonic() < deadline and holder.poll() is None
+            time.sleep(0.02)
+        in_use = rf"fits.jsonl: checkpoint in use by process {holder.pid} on .*, since .*: .*-c"
+        with pytest.raises(FitError, match=in_use):
+            fit_all(KINETICS, subjects=second_half, n_jobs=1, progress=False, checkpoint=path,
+                    **OPTIONS)  # fmt: skip
+        assert holder.wait(timeout=60) == 0
+    assert sorted(_records(path)) == sorted(first_half)  # nothing lost, nothing interleaved
+    assert not Path(f"{path}.lock").exists()
+    resumed = fit_all(KINETICS, n_jobs=1, progress=False, checkpoint=path, **OPTIONS)
+    assert_same_tables(resumed, reference)
+    assert sorted(_records(path)) == sorted(SUBJECTS)
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    path = tmp_path / "fits.jsonl"
+    _run_and_kill(tmp_path, path, after=1)
+    assert Path(f"{path}.lock").exists()  # kill -9 leaves the file; the kernel freed the lock
+    batch = fit_all(KINETICS, subjects=list(BAD), n_jobs=1, progress=False, checkpoint=path,
+                    **OPTIONS)  # fmt: skip
+    assert batch.counts["subjects"] == 2 and not Path(f"{path}.lock").exists()
+
+
+_POOL_SCRIPT = """
+import importlib, sys, time
+import pandas as pd
+outcome = importlib.import_module("cellkin.fit._outcome")
+real = outcome.fit_table
+def slow_fit(*args, **kwargs):  # top level: the workers import this script too
+    time.sleep(120)
+    return real(*args, **kwargs)
+outcome.fit_table = slow_fit
+if __name__ == "__main__":
+    fit_all = importlib.import_module("cellkin.fit").fit_all
+    fit_all(pd.read_pickle(sys.argv[1]), n_jobs=2, chunk_size=1, progress=False, n_starts=1)
+"""
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def _descendants(pid: int) -> list[int]:
+    children, found, todo = _children(), [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_no_pool_worker_survives_its_killed_parent(tmp_path):
+    """Issue 20: 4 pool processes were still alive 90 s after the main process was killed.
+    Kill -9 the main process while every worker is busy: all of them (and the fork server)
+    are gone within 5 s."""
+    data, script = tmp_path / "kinetics.pkl", tmp_path / "pool.py"
+    KINETICS.to_pickle(data)
+    script.write_text(_POOL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(cellkin.__file__).parents[1])}
+    main = subprocess.Popen([sys.executable, str(script), str(data)], env=env)
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the fork server and two workers below it
+            assert time.monotonic() < deadline and main.poll() is None
+            tree = _descendants(main.pid)
+            workers = [p for p in tree if p not in _children().get(main.pid, [])]
+            if len(workers) >= 2:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)  # the workers are inside slow_fit
+        main.send_signal(signal.SIGKILL)
+        main.wait(timeout=10)
+        killed = time.monotonic()
+        while any(_running(p) for p in tree) and time.monotonic() - killed < 5:
+            time.sleep(0.05)
+        alive = [p for p in tree if _running(p)]
+        assert alive == [], f"still running {time.monotonic() - killed:.1f} s after the kill"
+    finally:
+        main.kill()
+        main.wait()
+        for pid in tree:  # leave nothing behind if the test fails
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+_UNGUARDED = """
+import importlib, sys
+import pandas as pd
+fit_all = importlib.import_module("cellkin.fit").fit_all
+batch = fit_all(pd.read_pickle(sys.argv[1]), n_jobs=2, progress=False, n_starts=1)
+print(batch.counts)
+"""
+
+
+def test_a_script_without_a_main_guard_stops_at_once_with_the_fix(tmp_path):
+    """Issue 15 item 7: ``fit_all`` from a script without ``if __name__ == "__main__":``
+    turned every subject into a "worker" failure. Now it is one error that says what to add;
+    the same script with the guard fits every subject."""
+    data = tmp_path / "kinetics.pkl"
+    KINETICS.to_pickle(data)
+    env = {**os.environ, "PYTHONPATH": str(Path(cellkin.__file__).parents[1])}
+    unguarded = tmp_path / "unguarded.py"
+    unguarded.write_text(_UNGUARDED)
+    result = subprocess.run([sys.executable, str(unguarded), str(data)], env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cellkin.errors.FitError: fit_all with worker processes was called "
+                           f"from top-level code of {unguarded} (line 5)")  # fmt: skip
+    assert 'Move the script\'s top-level code under `if __name__ == "__main__":`' in last
+    assert result.stderr.count("Traceback") == 1  # no worker ever started
+    guarded = tmp_path / "guarded.py"
+    body = _UNGUARDED.strip().splitlines()
+    guarded.write_text("\n".join([*body[:3], 'if __name__ == "__main__":',
+                                  *(f"    {line}" for line in body[3:])]) + "\n")  # fmt: skip
+    result = subprocess.run([sys.executable, str(guarded), str(data)], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reference = fit_all(KINETICS, n_jobs=1, progress=False, n_starts=1).counts
+    assert f"'failed': {reference['failed']}" in result.stdout
+    assert f"'fitted': {reference['fitted']}" in result.stdout
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -223,11 +223,11 @@ def test_cli_unreachable_scheduler_is_one_line_with_a_fix(tmp_path, capsys):
     dask = pytest.importorskip("dask")
     argv = _fit_argv(tmp_path)
     with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
-        assert main([*argv, "tcp://127.0.0.1:1"]) == 2
+        assert main([*argv, "tcp://127.0.0.1:1"]) == 1  # a failure (FitError), not bad input
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in err[0]
     assert "dask scheduler" in err[0]
-    assert main([*argv, "no-such-protocol://x"]) == 2
+    assert main([*argv, "no-such-protocol://x"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach the Dask scheduler" in err[0]
     assert not (tmp_path / "out").exists()
@@ -235,7 +235,7 @@ def test_cli_unreachable_scheduler_is_one_line_with_a_fix(tmp_path, capsys):
 
 def test_cli_scheduler_without_dask_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # as if not installed
-    assert main([*_fit_argv(tmp_path), "tcp://127.0.0.1:1"]) == 2
+    assert main([*_fit_argv(tmp_path), "tcp://127.0.0.1:1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ['cellkin: error: --scheduler needs dask.distributed, which is not '
                    'installed: pip install "cellkin[dask]"']  # fmt: skip
