@@ -27,6 +27,7 @@ from cellkin.io import (
     read_kinetics_with_exclusions,
     read_lesions,
     read_subjects,
+    reading_notes,
     sha256,
     write_nonmem,
 )
@@ -249,7 +250,8 @@ def test_time_unit_mapping_converts_hours_and_records_it():
     frame = kinetics_frame().assign(time=lambda f: f["time"] * 24)
     kin = read_kinetics(frame, mapping={"time_unit": "hours"})
     assert kin["time"].tolist()[:5] == list(TIMES)
-    assert "hours to days" in kin.attrs["cellkin"]["conversions"][0]
+    notes = reading_notes(kin)
+    assert "hours to days" in notes.loc[0, "note"] and notes.loc[0, "rows"] == 20
 
 
 def test_exclude_before_moves_samples_to_exclusions():
@@ -378,7 +380,7 @@ def test_read_cdisc_converts_hours_to_days(tmp_path):
     assert kin["unit"].tolist() == ["copies/ug"] * 2 + ["cells/uL"] + ["copies/ug"] * 2
     assert kin["blq"].tolist() == [False, False, False, False, True]
     assert kin.columns[-1] == "STUDYID"  # extra columns are kept
-    assert kin.attrs["cellkin"]["conversions"] == [
+    assert reading_notes(kin)["note"].tolist() == [
         "`AFRLT` converted from hours to days (divided by 24; unit from column `AFRLTU`)"
     ]
 
@@ -544,21 +546,25 @@ def test_02_non_numeric_time(tmp_path):
         read_kinetics(path)
 
 
-def test_03_non_numeric_value(tmp_path):
-    path = write_csv(tmp_path, with_cells(kinetics_frame(), "value", [8], "<LLOQ"))
+def test_03_unreadable_value(tmp_path):
+    """Text that is neither a number, BLQ text nor a missing-value word is refused (BLQ text
+    such as '<LLOQ' is read since #17: tests/io/test_lab_values.py)."""
+    path = write_csv(tmp_path, with_cells(kinetics_frame(), "value", [8], "pending"))
     with pytest.raises(
         DataError,
-        match=r"kinetics\.csv: column `value` has 1 non-numeric value, at row 8: '<LLOQ'.*BLQ",
+        match=r"kinetics\.csv: column `value` has 1 value that cannot be read, at row 8: "
+        r"'pending'.*BLQ text",
     ):
         read_kinetics(path)
 
 
-def test_04_negative_value(tmp_path):
-    path = write_csv(tmp_path, with_cells(kinetics_frame(), "value", [3], -12.5))
-    with pytest.raises(
-        DataError, match=r"kinetics\.csv: column `value` has 1 value below 0, at row 3: -12\.5"
-    ):
-        read_kinetics(path)
+def test_04_negative_value_is_blq_with_a_note(tmp_path):
+    """Background-subtracted qPCR: a level <= 0 is below the LLOQ (#17; refused before)."""
+    kin = read_kinetics(write_csv(tmp_path, with_cells(kinetics_frame(), "value", [3], -12.5)))
+    day7 = kin[(kin["subject"] == "S01") & (kin["assay"] == "qpcr") & (kin["time"] == 7.0)]
+    assert day7["blq"].tolist() == [True] and day7["value"].isna().all()
+    notes = reading_notes(kin)
+    assert notes[notes["step"] == "blq"]["rows"].tolist() == [1]
 
 
 @pytest.mark.parametrize(
@@ -576,10 +582,12 @@ def test_06_blq_flag_inconsistent_with_value(tmp_path, row, value, flag, problem
         read_kinetics(write_csv(tmp_path, frame))
 
 
-def test_07_negative_lloq(tmp_path):
-    path = write_csv(tmp_path, with_cells(kinetics_frame(), "lloq", [6, 7], -1))
+@pytest.mark.parametrize("lloq", [-1, 0])
+def test_07_lloq_not_positive(tmp_path, lloq):
+    """LLOQ <= 0 is an error naming the rows (#17: LLOQ = 0 was accepted, then fits failed)."""
+    path = write_csv(tmp_path, with_cells(kinetics_frame(), "lloq", [6, 7], lloq))
     with pytest.raises(
-        DataError, match=r"kinetics\.csv: column `lloq` has 2 values below 0, first at row 6: -1"
+        DataError, match=rf"kinetics\.csv: column `lloq` has 2 LLOQs ≤ 0, first at row 6: {lloq}"
     ):
         read_kinetics(path)
 
@@ -615,21 +623,32 @@ def test_09_duplicate_samples_with_different_values(tmp_path):
         read_kinetics(write_csv(tmp_path, frame))
 
 
-def test_10_two_units_in_one_subject_and_assay(tmp_path):
+def test_10_two_units_in_one_assay_are_converted(tmp_path):
+    """Since #17 convertible units are converted to one (with a note), never pooled."""
     frame = with_cells(kinetics_frame(), "unit", [18], "cells/mL")
+    kin = read_kinetics(write_csv(tmp_path, frame))
+    assert set(kin.loc[kin["assay"] == "flow", "unit"]) == {"cells/uL"}
+    row = kin[(kin["subject"] == "S02") & (kin["assay"] == "flow") & (kin["time"] == 7.0)]
+    assert row["value"].iloc[0] == pytest.approx(frame.at[17, "value"] / 1000)
+    assert row["lloq"].iloc[0] == pytest.approx(1.0 / 1000)
+    assert "cells/mL to cells/uL" in reading_notes(kin).iloc[-1]["note"]
+
+
+def test_10_two_units_that_cannot_be_converted(tmp_path):
+    frame = with_cells(kinetics_frame(), "unit", [18], "copies/ug")
     with pytest.raises(
         DataError,
-        match=r"kinetics\.csv: subject 'S02', assay 'flow': column `unit` mixes 'cells/uL' "
-        r"\(row 16\) and 'cells/mL' \(row 18\).*one unit per subject and assay",
+        match=r"kinetics\.csv: assay 'flow': column `unit` mixes units that cannot be converted "
+        r"into each other: 'cells/uL' \(row 6\), 'copies/ug' \(row 18\)",
     ):
         read_kinetics(write_csv(tmp_path, frame))
 
 
 def test_11_unknown_unit(tmp_path):
-    frame = kinetics_frame().assign(unit=lambda f: f["unit"].replace("cells/uL", "cells/dL"))
+    frame = kinetics_frame().assign(unit=lambda f: f["unit"].replace("cells/uL", "IU/mL"))
     with pytest.raises(
         DataError,
-        match=r"kinetics\.csv: column `unit` has 10 unknown units, first at row 6: 'cells/dL'\. "
+        match=r"kinetics\.csv: column `unit` has 10 unknown units, first at row 6: 'IU/mL'\. "
         r"Known units .*copies/ug \(copies/µg, .*cells/uL \(cells/µL",
     ):
         read_kinetics(write_csv(tmp_path, frame))

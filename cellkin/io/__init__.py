@@ -23,7 +23,8 @@ you mean with ``mapping={"convention": "nonmem"}`` or rename columns with ``mapp
 
 Kinetics
     :func:`read_kinetics`, :func:`read_kinetics_with_exclusions` (also the rows left out,
-    with the reason), :func:`kinetics_summary` (samples by assay).
+    with the reason), :func:`kinetics_summary` (samples by assay), :func:`reading_notes`
+    (what a reader recognised and converted: BLQ text, dates, visit labels, units, ...).
 Clinical tables
     :func:`read_subjects`, :func:`read_lesions`, :func:`read_adverse_events`.
 Writing
@@ -44,6 +45,7 @@ from cellkin.io._kinetics import (
     read_kinetics_with_exclusions,
 )
 from cellkin.io._nonmem import write_nonmem
+from cellkin.io._notes import reading_notes
 from cellkin.io._recognition import STUDY_TABLES, identify_table
 from cellkin.io._source import sha256
 from cellkin.io._units import KNOWN_UNITS
@@ -60,6 +62,7 @@ __all__ = [
     "read_kinetics_with_exclusions",
     "read_lesions",
     "read_subjects",
+    "reading_notes",
     "sha256",
     "write_nonmem",
 ]
