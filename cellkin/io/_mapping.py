@@ -89,7 +89,10 @@ def load_mapping(mapping: Any) -> dict[str, Any] | None:
         raise TypeError(
             f"mapping must be a dict or the path of a TOML file, not {type(mapping).__name__}"
         )
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
+        import tomli as tomllib
 
     path = Path(mapping)
     if not path.is_file():
