@@ -135,7 +135,7 @@ class ColumnPlan:
 
     def name(self, key: str) -> str:
         """The column as cited in messages, e.g. ```AFRLT` (read as `time`)``."""
-        col = self.cols[key]
+        col = self.original(key)
         return f"`{col}`" if col.casefold() == key else f"`{col}` (read as `{key}`)"
 
 

@@ -107,7 +107,7 @@ def _from_dates(
     """Days since each subject's infusion date."""
     column = plan.cols[key]
     fmt = plan.options.get("date_format")
-    dates, used = parse_dates(ctx, frame[column], f"`{column}`", fmt)
+    dates, used = parse_dates(ctx, frame[column], plan.name(key), fmt)
     subjects = to_label(ctx, frame[plan.cols["subject"]], plan.name("subject"), fix="")
     if infusion is not None:
         start: Any = infusion_table(ctx, infusion)
@@ -118,7 +118,7 @@ def _from_dates(
         where = f"column `{plan.cols['infusion_date']}`"
     else:
         start, where = {}, "none given"
-    days = days_since_infusion(ctx, dates, subjects, start, f"`{column}`")
+    days = days_since_infusion(ctx, dates, subjects, start, plan.name(key))
     text = f"sample dates ({used}) converted to days since infusion (infusion dates from {where})"
     notes.add("time", plan.original(key), int(dates.notna().sum()), text)
     return days
