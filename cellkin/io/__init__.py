@@ -27,6 +27,10 @@ Kinetics
     (what a reader recognised and converted: BLQ text, dates, visit labels, units, ...).
 Clinical tables
     :func:`read_subjects`, :func:`read_lesions`, :func:`read_adverse_events`.
+Tables that agree with each other
+    :func:`check_study` (every cross-table and consistency problem, as a table: ids that
+    differ only in case, subjects missing from the subject table, OS < PFS, BOR vs responder,
+    dose vs dose level, ...) and :func:`harmonise_ids` (one spelling per subject id).
 Writing
     :func:`write_nonmem` (NONMEM/Monolix dataset with M3 censoring flags).
 Study files
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 from cellkin.io._clinical import read_adverse_events, read_lesions, read_subjects
 from cellkin.io._conventions import KINETICS_COLUMNS
+from cellkin.io._crosscheck import check_study, harmonise_ids
 from cellkin.io._kinetics import (
     MISSING_REASON,
     kinetics_summary,
@@ -55,6 +60,8 @@ __all__ = [
     "KNOWN_UNITS",
     "MISSING_REASON",
     "STUDY_TABLES",
+    "check_study",
+    "harmonise_ids",
     "identify_table",
     "kinetics_summary",
     "read_adverse_events",
