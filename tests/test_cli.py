@@ -189,3 +189,34 @@ def test_validate_recognises_files_by_their_columns(capsys):
     out = capsys.readouterr().out
     for name in ("kinetics:", "subjects:", "lesions:"):
         assert name in out
+
+
+def test_validate_prints_what_it_recognised_and_every_problem(capsys):
+    """#17: validate lists each recognition/conversion and every problem in one pass."""
+    from pathlib import Path
+
+    exports = Path(__file__).parent / "data" / "lab_exports"
+    assert main(["validate", str(exports / "lims_qualifier.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "column `Result Qualifier` read as `blq` (7 rows)" in out
+    assert "read as the sample's LLOQ" in out and "no problems found" in out
+    argv = ["validate", "--kinetics", str(exports / "kinetics_case_ids.csv"), "--subjects",
+            str(exports / "subjects_contradictions.csv")]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("\n  ERROR ") == 7 and "WARNING kinetics P09" in captured.out
+    assert captured.err.startswith("cellkin: error: 7 error(s) in the study tables")
+    assert main([*argv, "--normalise-ids"]) == 2  # the ids are notes; the clinical errors stay
+    assert capsys.readouterr().out.count("\n  ERROR ") == 5
+
+
+def test_validate_reads_with_a_toml_mapping(capsys):
+    from pathlib import Path
+
+    exports = Path(__file__).parent / "data" / "lab_exports"
+    argv = ["validate", "--kinetics", str(exports / "novel_lims.csv"), "--mapping",
+            str(exports / "novel_lims.toml")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "column `PT_NO` read as `subject` (mapping)" in out
+    assert "converted from hours to days" in out

@@ -14,6 +14,7 @@ from cellkin import models
 
 __all__ = [
     "add_fit_options",
+    "add_mapping_option",
     "add_nca_options",
     "add_table_options",
     "command_parser",
@@ -59,6 +60,17 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="DAY",
         help="exclude kinetics samples before this day (listed, not lost)",
+    )
+    add_mapping_option(parser)
+
+
+def add_mapping_option(parser: argparse.ArgumentParser) -> None:
+    """``--mapping FILE``: how to read the kinetics file (a TOML column mapping)."""
+    parser.add_argument(
+        "--mapping",
+        metavar="FILE.toml",
+        help="TOML file saying how to read the kinetics file (column renames, "
+        "constants such as assay/unit/lloq, date_format, sep, decimal)",
     )
 
 

@@ -30,7 +30,8 @@ Clinical tables
 Tables that agree with each other
     :func:`check_study` (every cross-table and consistency problem, as a table: ids that
     differ only in case, subjects missing from the subject table, OS < PFS, BOR vs responder,
-    dose vs dose level, ...) and :func:`harmonise_ids` (one spelling per subject id).
+    dose vs dose level, ...) and :func:`harmonise_ids` (one spelling per subject id);
+    :func:`read_study` reads all of a study's tables and lists every problem in one pass.
 Writing
     :func:`write_nonmem` (NONMEM/Monolix dataset with M3 censoring flags).
 Study files
@@ -53,6 +54,7 @@ from cellkin.io._nonmem import write_nonmem
 from cellkin.io._notes import reading_notes
 from cellkin.io._recognition import STUDY_TABLES, identify_table
 from cellkin.io._source import sha256
+from cellkin.io._study import StudyTables, read_study
 from cellkin.io._units import KNOWN_UNITS
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "KNOWN_UNITS",
     "MISSING_REASON",
     "STUDY_TABLES",
+    "StudyTables",
     "check_study",
     "harmonise_ids",
     "identify_table",
@@ -68,6 +71,7 @@ __all__ = [
     "read_kinetics",
     "read_kinetics_with_exclusions",
     "read_lesions",
+    "read_study",
     "read_subjects",
     "reading_notes",
     "sha256",

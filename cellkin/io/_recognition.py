@@ -12,21 +12,28 @@ import os
 from pathlib import Path
 
 from cellkin.errors import DataError
+from cellkin.io._mapping import SYNONYMS, normal_name
 from cellkin.io._source import read_header
+from cellkin.io._wide import visit_columns
 
 __all__ = ["STUDY_TABLES", "identify_table"]
+
+_LOOKUP = {name: target for target, names in SYNONYMS.items() for name in names}
 
 #: The tables of a study, in the order reports list them (DESIGN §2).
 STUDY_TABLES = ("kinetics", "subjects", "lesions", "adverse_events")
 
 _CONCENTRATIONS = frozenset({"value", "dv", "aval"})
-_TIMES = frozenset({"time", "day", "ady", "atpt", "afrlt"})
+_TIMES = frozenset({"time", "day", "ady", "atpt", "afrlt", "date", "visit", "time_hours"})
 
 
 def identify_table(path: str | os.PathLike[str]) -> str:
     """Which study table a file holds, from its column names.
 
-    Rules, first match wins (names compared in lower case): ``lesion_id`` or ``diameter_mm``
+    Column names are read as the kinetics reader reads them (``Patient ID`` is ``subject``,
+    ``Result`` is ``value``, ``Sample Date`` is ``date``, ...; one column per visit is a
+    wide kinetics table). Rules, first match wins (names compared in lower case):
+    ``lesion_id`` or ``diameter_mm``
     → ``"lesions"``; ``term`` and ``grade`` → ``"adverse_events"``; a level column
     (``value``, ``dv``, ``aval``) with a time column (``time``, ``day``, ``ady``, ``atpt``,
     ``afrlt``) → ``"kinetics"``; ``subject`` or ``usubjid`` with ``dose`` or ``dose_level``
@@ -58,7 +65,11 @@ def identify_table(path: str | os.PathLike[str]) -> str:
     'lesions'
     """
     path = Path(path)
-    names = {name.strip().lower() for name in read_header(path)}
+    header = read_header(path)
+    names = {name.strip().lower() for name in header}
+    names |= {_LOOKUP[normal_name(n)] for n in header if normal_name(n) in _LOOKUP}
+    if visit_columns(header):
+        return "kinetics"
     if names & {"lesion_id", "diameter_mm"}:
         return "lesions"
     if {"term", "grade"} <= names:

@@ -194,7 +194,9 @@ def _column_or_option(
     return values, f"mapping['{key}']"
 
 
-def _read_units(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.Series) -> pd.Series:
+def _read_units(
+    ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.Series, notes: Notes
+) -> pd.Series:
     raw, name = _column_or_option(ctx, frame, plan, "unit", assay)  # type: ignore[misc]
     units = to_label(ctx, raw, name, fix="Every sample needs the unit of its value.")
     canonical = map_unique(units, canonical_unit)
@@ -203,6 +205,13 @@ def _read_units(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.S
         "one of them."
     )
     check_rows(ctx, canonical.isna(), raw, name, "unknown unit{s}", fix)
+    respelled = units != canonical
+    if respelled.any():
+        pairs = sorted({f"{u!r} as {c}" for u, c in zip(units[respelled], canonical[respelled],
+                                                         strict=True)})  # fmt: skip
+        column = plan.original("unit") if "unit" in plan.cols else "unit"
+        notes.add("units", column, int(respelled.sum()),
+                  f"unit spellings read: {', '.join(pairs[:5])}")  # fmt: skip
     return canonical
 
 
@@ -224,7 +233,7 @@ def read_samples(
         {
             "value": value,
             "assay": assay,
-            "unit": _read_units(ctx, frame, plan, assay),
+            "unit": _read_units(ctx, frame, plan, assay, notes),
             "lloq": lloq,
             "blq": blq,
         }

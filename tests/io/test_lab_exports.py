@@ -240,6 +240,8 @@ def test_flow_in_cells_per_ml_for_one_subject_is_converted_not_pooled():
     kin = read_kinetics(EXPORTS / "flow_mixed_units.csv")
     assert_same(kin, "flow_mixed_units")
     notes = reading_notes(kin).query("step == 'units'")
+    assert "'cells/µL' as cells/uL" in notes["note"].iloc[0]  # the spelling, noted
+    notes = notes[notes["note"].str.contains("converted")]
     assert notes["rows"].tolist() == [2, 1]
     assert re.search(r"cells/mL to cells/uL \(× 0\.001\)", notes["note"].iloc[0])
     assert re.search(r"10\^9/L to cells/uL \(× 1000\)", notes["note"].iloc[1])
@@ -255,7 +257,7 @@ def test_units_that_cannot_be_converted_are_refused():
 def test_percent_car_of_cd3_with_cd3_counts_becomes_cells_per_ul():
     kin = read_kinetics(EXPORTS / "pct_cd3.csv")
     assert_same(kin, "pct_cd3")
-    assert "CAR+ cells/uL" in reading_notes(kin).query("step == 'units'")["note"].iloc[0]
+    assert "CAR+ cells/uL" in reading_notes(kin).query("step == 'units'")["note"].iloc[-1]
 
 
 def test_percent_without_cd3_counts_is_not_pooled_with_counts(tmp_path):
