@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from cellkin import fit_all
-from cellkin.cli._options import add_fit_options, command_parser, fit_keywords, positive_int
+from cellkin.cli._options import (
+    add_fit_options,
+    add_mapping_option,
+    command_parser,
+    fit_keywords,
+    positive_int,
+)
 from cellkin.datasets import load_example
-from cellkin.errors import FitError, OptionError
+from cellkin.errors import DataError, FitError, OptionError
 from cellkin.io import read_kinetics
 
 __all__ = ["EXAMPLES", "add_parser", "dask_client", "run"]
@@ -44,6 +50,7 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     )
     parser.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
+    add_mapping_option(parser)
     add_fit_options(parser)
     parser.add_argument("--assay", action="append", metavar="ASSAY",
                         help="assay to fit (repeat or comma-separate for a joint fit; "
@@ -67,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     """Fit every subject, write the batch's tables, and the figures with ``--plots``."""
     if args.example == bool(args.file):
         raise OptionError("give either a kinetics FILE or --example")
-    kinetics = load_example().kinetics if args.example else read_kinetics(args.file)
+    kinetics = (
+        load_example().kinetics if args.example else read_kinetics(args.file, mapping=args.mapping)
+    )
+    _check_subjects(kinetics, args.subject)
     assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
     client = dask_client(args.scheduler) if args.scheduler else None
     with client if client is not None else nullcontext():  # closes the client, not the cluster
@@ -94,7 +104,37 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         count = _plot_fits(dict(batch.results), output / "plots")
         print(f"wrote {count} figure(s) to {output / 'plots'}")
+    _outcome_line(batch, output / "failures.csv")
     return 0
+
+
+def _check_subjects(kinetics: Any, asked: list[str] | None) -> None:
+    """Refuse --subject ids the kinetics table does not have (nothing would be fitted)."""
+    if not asked:
+        return
+    present = set(map(str, kinetics["subject"]))
+    unknown = [s for s in dict.fromkeys(asked) if s not in present]
+    if unknown:
+        shown = ", ".join(sorted(present)[:8]) + (" ..." if len(present) > 8 else "")
+        raise DataError(
+            f"--subject: {len(unknown)} unknown subject(s) {', '.join(map(repr, unknown))}; "
+            f"the kinetics table has {len(present)} subjects: {shown}"
+        )
+
+
+def _outcome_line(batch: Any, failures: Path) -> None:
+    """One line on what is missing; FitError when no subject was fitted."""
+    failed = set(batch.failures["subject"].astype(str))
+    total = len(failed | set(map(str, batch.results)))
+    if total and len(failed) >= total:
+        first = batch.failures.iloc[0]
+        raise FitError(
+            f"no subject was fitted: all {total} failed (first {first['subject']}: "
+            f"{first['reason']}); every reason is in {failures}"
+        )
+    if failed:
+        print(f"{len(failed)} of {total} subject(s) not fitted or not converged: listed in "
+              f"{failures}")  # fmt: skip
 
 
 def dask_client(address: str) -> Any:  # a dask.distributed.Client (an optional dependency)

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from cellkin._version import __version__
-from cellkin.cli._options import add_nca_options, command_parser, nca_keywords
+from cellkin.cli._options import (
+    add_mapping_option,
+    add_nca_options,
+    command_parser,
+    nca_keywords,
+)
 from cellkin.cli._output import write_table
 from cellkin.datasets import load_example
 from cellkin.errors import OptionError
@@ -38,6 +43,7 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
     parser.add_argument("--subjects", metavar="FILE", help="subject table (for dose levels)")
+    add_mapping_option(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
     parser.add_argument("--long", action="store_true", help="write one row per metric")
     parser.add_argument("--intervals", default="0-28,0-84", help="AUC intervals, days")
@@ -66,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
         study = load_example()
         kinetics, subjects = study.kinetics, study.subjects
     else:
-        kinetics = read_kinetics(args.file)
         if args.subjects:
             subjects = read_subjects(args.subjects)
+        infusion = subjects if subjects is not None and "infusion_date" in subjects else None
+        kinetics = read_kinetics(args.file, mapping=args.mapping, infusion_dates=infusion)
     options = {
         "intervals": parse_intervals(args.intervals),
         **nca_keywords(args),

@@ -62,6 +62,9 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
         help="exclude kinetics samples before this day (listed, not lost)",
     )
     add_mapping_option(parser)
+    parser.add_argument("--normalise-ids", action="store_true", dest="normalise_ids",
+                        help="treat subject ids that differ only in case or surrounding "
+                        "blanks as one subject (reported)")  # fmt: skip
 
 
 def add_mapping_option(parser: argparse.ArgumentParser) -> None:

@@ -61,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
     if args.example:
         inputs = load_example_inputs()
     else:
-        inputs = load_inputs(args.files, tables=named, exclude_before=args.exclude_before)
+        inputs = load_inputs(
+            args.files,
+            tables=named,
+            exclude_before=args.exclude_before,
+            mapping=args.mapping,
+            normalise_ids=args.normalise_ids,
+        )
     report = study_report(
         inputs,
         title=args.title,

@@ -39,9 +39,6 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
                         help="study tables, recognised by their columns")  # fmt: skip
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
     add_table_options(parser)
-    parser.add_argument("--normalise-ids", action="store_true", dest="normalise_ids",
-                        help="treat subject ids that differ only in case or surrounding "
-                        "blanks as one subject (reported)")  # fmt: skip
     parser.set_defaults(handler=run)
 
 
@@ -57,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"cellkin {__version__}: validating {', '.join(map(str, paths.values()))}")
     result = read_study(
         paths,
-        mapping=getattr(args, "mapping", None),
+        mapping=args.mapping,
         exclude_before=args.exclude_before,
-        normalise_ids=getattr(args, "normalise_ids", False),
+        normalise_ids=args.normalise_ids,
     )
     notes = result.notes()
     for name, table in result.tables.items():
