@@ -220,3 +220,20 @@ def test_validate_reads_with_a_toml_mapping(capsys):
     out = capsys.readouterr().out
     assert "column `PT_NO` read as `subject` (mapping)" in out
     assert "converted from hours to days" in out
+
+
+def test_fit_exits_non_zero_when_nothing_was_fitted(tmp_path, capsys):
+    """#17 item 6: an unknown --subject and a batch where every fit failed are errors."""
+    assert main(["fit", "--example", "--subject", "NOPE", "-o", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--subject: 1 unknown subject(s) 'NOPE'" in err[0]
+    path = tmp_path / "two_samples.csv"
+    pd.DataFrame({"subject": ["A", "A", "B", "B"], "time": [7.0, 14.0, 7.0, 14.0],
+                  "value": [900.0, 300.0, 500.0, 100.0], "assay": "qpcr",
+                  "unit": "copies/ug", "lloq": 50.0}).to_csv(path, index=False)  # fmt: skip
+    output = tmp_path / "fits"
+    argv = ["fit", str(path), "-o", str(output), "--jobs", "1", "--no-progress"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no subject was fitted: all 2 failed" in err[0]
+    assert (output / "failures.csv").is_file()  # the reasons are written before exiting
