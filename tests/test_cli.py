@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -193,8 +194,6 @@ def test_validate_recognises_files_by_their_columns(capsys):
 
 def test_validate_prints_what_it_recognised_and_every_problem(capsys):
     """#17: validate lists each recognition/conversion and every problem in one pass."""
-    from pathlib import Path
-
     exports = Path(__file__).parent / "data" / "lab_exports"
     assert main(["validate", str(exports / "lims_qualifier.csv")]) == 0
     out = capsys.readouterr().out
@@ -211,8 +210,6 @@ def test_validate_prints_what_it_recognised_and_every_problem(capsys):
 
 
 def test_validate_reads_with_a_toml_mapping(capsys):
-    from pathlib import Path
-
     exports = Path(__file__).parent / "data" / "lab_exports"
     argv = ["validate", "--kinetics", str(exports / "novel_lims.csv"), "--mapping",
             str(exports / "novel_lims.toml")]  # fmt: skip
@@ -237,3 +234,42 @@ def test_fit_exits_non_zero_when_nothing_was_fitted(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no subject was fitted: all 2 failed" in err[0]
     assert (output / "failures.csv").is_file()  # the reasons are written before exiting
+
+
+_EXPORTS = Path(__file__).parent / "data" / "lab_exports"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["lims_qualifier.csv"],
+        ["blq_text.csv"],
+        ["hours.csv"],
+        ["visits.csv"],
+        ["wide_visits.csv"],
+        ["wide_with_title.xlsx"],
+        ["semicolon_decimal_comma.csv"],
+        ["title_lines.csv"],
+        ["flow_mixed_units.csv"],
+        ["pct_cd3.csv"],
+        ["kinetics_dates.csv", "subjects_infusion.csv"],
+        ["novel_lims.csv", "--mapping", "novel_lims.toml"],
+    ],
+)
+def test_validate_prints_the_recognitions_of_each_lab_export(argv, capsys):
+    """#17: `cellkin validate` on each lab export prints what it recognised and converted."""
+    args = [str(_EXPORTS / a) if a.endswith((".csv", ".xlsx", ".toml")) else a for a in argv]
+    assert main(["validate", *args]) == 0
+    out = capsys.readouterr().out
+    assert "recognised and converted:" in out and "no problems found" in out
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["lloq_zero.csv", "units_not_convertible.csv", "formulas_no_cache.xlsx",
+     "decimal_ambiguous.csv"],
+)  # fmt: skip
+def test_validate_refuses_each_bad_lab_export_in_one_line(name, capsys):
+    assert main(["validate", "--kinetics", str(_EXPORTS / name)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and err[0].startswith("cellkin: error: 1 error(s)")

@@ -100,7 +100,7 @@ def _table_paths(args: argparse.Namespace) -> dict[str, Path | str]:
     """Table name -> file: the named options first, then FILES recognised by their columns."""
     paths = {name: getattr(args, name) for name in STUDY_TABLES if getattr(args, name)}
     for path in args.files:
-        name = identify_table(path)
+        name = identify_table(path, mapping=args.mapping)
         if name in paths:
             raise DataError(f"{path}: a second {name} table (the first is {paths[name]})")
         paths[name] = path

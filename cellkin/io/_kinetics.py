@@ -240,11 +240,32 @@ def _read_kinetics(
     keys = ["assay", *(["tissue"] if "tissue" in kin else [])]
     kin = harmonise_units(ctx, kin, keys, notes)
     events = pd.DataFrame({"subject": subject, "time": time})[event]
+    keys = ["subject", *keys]
+    kin, exclusions = _exclude(ctx, kin, events, list(reason[event]), keys, cutoff)
+    order = [*KINETICS_COLUMNS, *(c for c in kin.columns if c not in KINETICS_COLUMNS)]
+    kin = _sorted(kin[order], keys).reset_index(drop=True)
+    kin.attrs["cellkin"] = {
+        "source": ctx.label,
+        "convention": plan.convention,
+        "conversions": notes.records(),
+        "id_spellings": id_spellings(frame[plan.cols["subject"]]),
+    }
+    return kin, exclusions.reset_index(drop=True)
+
+
+def _exclude(
+    ctx: Context,
+    kin: pd.DataFrame,
+    events: pd.DataFrame,
+    reasons: list[str],
+    keys: list[str],
+    cutoff: float | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move event rows, missing values, identical copies and early samples to exclusions."""
     missing = kin["value"].isna() & ~kin["blq"]
     kin, lost = kin.loc[~missing], kin.loc[missing]
-    keys = ["subject", *keys]
     copies = check_duplicates(ctx, kin, keys)
-    excluded = [exclusions_frame(events, list(reason[event])), copies,
+    excluded = [exclusions_frame(events, reasons), copies,
                 exclusions_frame(lost, [MISSING_REASON] * len(lost))]  # fmt: skip
     kin = kin.drop(index=copies["source_row"])
     if cutoff is not None:
@@ -259,15 +280,7 @@ def _read_kinetics(
             f"no sample rows remain: all {len(exclusions)} rows were excluded (row "
             f"{first['source_row']}: {first['reason']}). Check EVID/MDV and `exclude_before`."
         )
-    order = [*KINETICS_COLUMNS, *(c for c in kin.columns if c not in KINETICS_COLUMNS)]
-    kin = _sorted(kin[order], keys).reset_index(drop=True)
-    kin.attrs["cellkin"] = {
-        "source": ctx.label,
-        "convention": plan.convention,
-        "conversions": notes.records(),
-        "id_spellings": id_spellings(frame[plan.cols["subject"]]),
-    }
-    return kin, exclusions.reset_index(drop=True)
+    return kin, exclusions
 
 
 def _finite(number: Any) -> float:

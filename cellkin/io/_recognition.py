@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from cellkin.errors import DataError
-from cellkin.io._mapping import SYNONYMS, normal_name
+from cellkin.io._mapping import SYNONYMS, load_mapping, normal_name
 from cellkin.io._source import read_header
 from cellkin.io._wide import visit_columns
 
@@ -27,7 +28,7 @@ _CONCENTRATIONS = frozenset({"value", "dv", "aval"})
 _TIMES = frozenset({"time", "day", "ady", "atpt", "afrlt", "date", "visit", "time_hours"})
 
 
-def identify_table(path: str | os.PathLike[str]) -> str:
+def identify_table(path: str | os.PathLike[str], mapping: Any = None) -> str:
     """Which study table a file holds, from its column names.
 
     Column names are read as the kinetics reader reads them (``Patient ID`` is ``subject``,
@@ -44,6 +45,8 @@ def identify_table(path: str | os.PathLike[str]) -> str:
     ----------
     path : str or os.PathLike
         The table file.
+    mapping : dict or path of a TOML file, optional
+        A kinetics mapping (:func:`read_kinetics`); its column renames apply first.
 
     Returns
     -------
@@ -66,6 +69,8 @@ def identify_table(path: str | os.PathLike[str]) -> str:
     """
     path = Path(path)
     header = read_header(path)
+    renames = load_mapping(mapping) or {}
+    header = [str(renames.get(name, name)) for name in header]
     names = {name.strip().lower() for name in header}
     names |= {_LOOKUP[normal_name(n)] for n in header if normal_name(n) in _LOOKUP}
     if visit_columns(header):

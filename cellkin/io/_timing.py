@@ -111,7 +111,11 @@ def _from_dates(
     subjects = to_label(ctx, frame[plan.cols["subject"]], plan.name("subject"), fix="")
     if infusion is not None:
         start: Any = infusion_table(ctx, infusion)
-        where = "infusion_dates="
+        where = (
+            "the subject table's `infusion_date`"
+            if isinstance(infusion, pd.DataFrame)
+            else "infusion_dates="
+        )
     elif "infusion_date" in plan.cols:
         start, _ = parse_dates(ctx, frame[plan.cols["infusion_date"]], plan.name("infusion_date"),
                                fmt)  # fmt: skip

@@ -142,7 +142,7 @@ def load_inputs(
         if path is not None:
             paths[name] = Path(path)
     for path in map(Path, files):
-        name = identify_table(path)
+        name = identify_table(path, mapping=mapping)
         if name in paths:
             raise DataError(
                 f"{path}: looks like a second {name} table (the first is {paths[name]}); give "

@@ -106,7 +106,7 @@ def test_sample_dates_minus_the_infusion_date_of_the_subject_table():
     kin = read_kinetics(EXPORTS / "kinetics_dates.csv", infusion_dates=subjects)
     assert_same(kin, "kinetics_dates")
     note = reading_notes(kin).query("step == 'time'")["note"].iloc[0]
-    assert "%d/%m/%Y" in note and "infusion_dates=" in note
+    assert "%d/%m/%Y" in note and "the subject table's `infusion_date`" in note
 
 
 def test_infusion_dates_as_a_dict_and_a_missing_subject():
@@ -270,3 +270,21 @@ def test_percent_without_cd3_counts_is_not_pooled_with_counts(tmp_path):
         r"that cannot be converted into each other: '%CD3' \(row 1\)",
     ):
         read_kinetics(path)
+
+
+def test_the_readme_mapping_example_reads_as_it_says(tmp_path):
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    toml = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "lab.toml").write_text(toml)
+    (tmp_path / "lims_export.csv").write_text(
+        "PT_NO,DRAW_DATE,RES,RES_Q\n101,29.02.2024,50,<\n101,08.03.2024,15230,\n"
+    )
+    kin = read_kinetics(
+        tmp_path / "lims_export.csv",
+        mapping=tmp_path / "lab.toml",
+        infusion_dates={"101": "2024-03-01"},
+    )
+    expected = pd.DataFrame({"subject": ["101", "101"], "time": [-1.0, 7.0],
+                             "value": [np.nan, 15230.0], "assay": "qpcr", "unit": "copies/ug",
+                             "lloq": 50.0, "blq": [True, False]})  # fmt: skip
+    pd.testing.assert_frame_equal(kin[CORE], expected)
