@@ -79,8 +79,9 @@ def parse_dates(
         formats = list(distinct.values())
         first, second = readings[formats[0]], readings[formats[1]]
         k = int(np.flatnonzero((first != second).to_numpy())[0])
+        row = text.index[(text == unique.iloc[k]).to_numpy()][0]
         raise ctx.error(
-            f"column {name}: dates are ambiguous: {unique.iloc[k]!r} reads as "
+            f"column {name}, {ctx.where(row)}: dates are ambiguous: {unique.iloc[k]!r} reads as "
             f"{first.iloc[k]:%Y-%m-%d} with format {formats[0]!r} and as "
             f"{second.iloc[k]:%Y-%m-%d} with {formats[1]!r}. {_FIX}"
         )

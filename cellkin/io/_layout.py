@@ -89,9 +89,9 @@ def _separator(lines: list[str]) -> str:
     return best
 
 
-def _decimal(ctx: Context, cells: list[str], sep: str) -> tuple[str, str | None]:
-    """Decimal mark and thousands separator from the numbers in `cells`."""
-    cells = [c.strip() for c in cells if c.strip()]
+def _decimal(ctx: Context, rows: list[list[str]], sep: str) -> tuple[str, str | None]:
+    """Decimal mark and thousands separator from the numbers in `rows` (header first)."""
+    cells = [c.strip() for row in rows[1:] for c in row if c.strip()]
     comma = [c for c in cells if _COMMA_DECIMAL.match(c)]
     dotted = [c for c in cells if _DOT_THOUSANDS.match(c) and "," in c]
     blank = any(_BLANK_THOUSANDS.match(c) for c in cells)
@@ -101,8 +101,12 @@ def _decimal(ctx: Context, cells: list[str], sep: str) -> tuple[str, str | None]
     if sep != "," and comma:
         if any(_DOT_DECIMAL.match(c) for c in cells):
             return ".", ","
+        k, j = next((k, j) for k, row in enumerate(rows[1:], 1) for j, c in enumerate(row)
+                    if c.strip() == comma[0])  # fmt: skip
+        column = rows[0][j] if j < len(rows[0]) else f"column {j + 1}"
         raise ctx.error(
-            f"cannot tell the decimal mark: numbers such as {comma[0]!r} read as "
+            f"column `{column}`, row {k}: cannot tell the decimal mark: numbers such as "
+            f"{comma[0]!r} read as "
             f"{comma[0].replace(',', '.')} with a decimal comma and as "
             f"{comma[0].replace(',', '')} with a thousands comma. Say which with "
             "mapping={'decimal': ','} (or '.')."
@@ -124,7 +128,7 @@ def sniff_text(ctx: Context, text: str, given: Mapping[str, Any]) -> TextLayout:
     if given.get("decimal"):
         decimal, thousands = given["decimal"], given.get("thousands")
     else:
-        decimal, thousands = _decimal(ctx, [c for row in rows[skip + 1 :] for c in row], sep)
+        decimal, thousands = _decimal(ctx, rows[skip:], sep)
         thousands = given.get("thousands", thousands)
     if thousands == decimal:
         thousands = None

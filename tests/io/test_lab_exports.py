@@ -125,8 +125,8 @@ def test_ambiguous_dates_are_refused_unless_the_format_is_given():
     path = EXPORTS / "dates_ambiguous.csv"
     dates = {"P01": "2024-04-01"}
     message = (
-        r"dates_ambiguous\.csv: column `sample_date` \(read as `date`\): dates are ambiguous: "
-        r"'03/04/2024' reads as 2024-04-03 .*date_format"
+        r"dates_ambiguous\.csv: column `sample_date` \(read as `date`\), row 1: dates are "
+        r"ambiguous: '03/04/2024' reads as 2024-04-03 .*date_format"
     )
     with pytest.raises(DataError, match=message):
         read_kinetics(path, infusion_dates=dates)
@@ -184,6 +184,7 @@ def test_wide_excel_sheet_below_title_rows():
 def test_csv_with_title_lines_above_the_header():
     kin = read_kinetics(EXPORTS / "title_lines.csv")
     assert_same(kin, "canonical")
+    assert_same(read_kinetics(EXPORTS / "title_lines.csv", mapping={"skiprows": 3}), "canonical")
     assert "3 title line(s) skipped" in reading_notes(kin)["note"].iloc[0]
 
 
@@ -195,7 +196,8 @@ def test_semicolons_decimal_commas_and_thousands_points():
 
 def test_a_decimal_mark_that_cannot_be_told_is_refused_unless_given():
     path = EXPORTS / "decimal_ambiguous.csv"
-    with pytest.raises(DataError, match=r"decimal_ambiguous\.csv: cannot tell the decimal mark: "
+    with pytest.raises(DataError, match=r"decimal_ambiguous\.csv: column `value`, row 1: cannot "
+                       r"tell the decimal mark: "
                        r"numbers such as '1,234'.*mapping=\{'decimal': ','\}"):  # fmt: skip
         read_kinetics(path)
     assert read_kinetics(path, mapping={"decimal": ","})["value"].tolist() == [1.234, 2.5]
