@@ -4,19 +4,21 @@
 days), then the kinetics, lesion and adverse-event tables, and cross-checks them
 (:func:`~cellkin.io.check_study`). A table that cannot be read becomes one ``error`` row of
 ``problems`` (its :class:`~cellkin.errors.DataError` message, naming file, column and row) and
-the other tables are still read and checked, so that ``cellkin validate`` reports every problem
-in one pass.
+the other tables are still read and checked; within a table, every row-level problem (each bad
+column) is recorded and reading goes on, so that ``cellkin validate`` reports every problem in
+one pass.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from cellkin._validation import collecting
 from cellkin.errors import DataError
 from cellkin.io._clinical import read_adverse_events, read_lesions, read_subjects
 from cellkin.io._crosscheck import PROBLEM_COLUMNS, check_study, harmonise_ids
@@ -75,6 +77,26 @@ def _failed(name: str, exc: DataError) -> dict[str, str]:
             "message": str(exc)}  # fmt: skip
 
 
+def _read_all(reader: Callable[..., Any], source: Any, **options: Any) -> tuple[Any, list]:
+    """The reader's result and no problem, or None and every row-level problem it found.
+
+    The reader runs with :func:`cellkin._validation.collecting`: a row-level problem is
+    recorded and reading goes on, so that one pass finds them all. A structural problem (a
+    missing column, an unreadable file) still stops it. An exception after a recorded problem
+    is a consequence of that problem (the table is invalid either way) and is not reported.
+    """
+    with collecting() as found:
+        try:
+            result = reader(source, **options)
+        except DataError as exc:
+            found.append(exc)
+        except Exception:  # a consequence of a recorded problem, or a bug: re-raised then
+            if not found:
+                raise
+    unique = list({str(exc): exc for exc in found}.values())
+    return (None, unique) if unique else (result, [])
+
+
 def read_study(
     paths: Mapping[str, Path | pd.DataFrame | None],
     *,
@@ -109,23 +131,22 @@ def read_study(
                "adverse_events": read_adverse_events}  # fmt: skip
     for name, reader in readers.items():
         if paths.get(name) is not None:
-            try:
-                tables[name] = reader(paths[name])
-            except DataError as exc:
-                failed.append(_failed(name, exc))
+            tables[name], problems = _read_all(reader, paths[name])
+            failed += [_failed(name, exc) for exc in problems]
     exclusions = pd.DataFrame(columns=["source_row", "subject", "time", "reason"])
     if paths.get("kinetics") is not None:
         subjects = tables["subjects"]
         infusion = subjects if subjects is not None and "infusion_date" in subjects else None
-        try:
-            tables["kinetics"], exclusions = read_kinetics_with_exclusions(
-                paths["kinetics"],
-                mapping=mapping,
-                exclude_before=exclude_before,
-                infusion_dates=infusion,
-            )
-        except DataError as exc:
-            failed.append(_failed("kinetics", exc))
+        read, problems = _read_all(
+            read_kinetics_with_exclusions,
+            paths["kinetics"],
+            mapping=mapping,
+            exclude_before=exclude_before,
+            infusion_dates=infusion,
+        )
+        failed += [_failed("kinetics", exc) for exc in problems]
+        if read is not None:
+            tables["kinetics"], exclusions = read
     if normalise_ids:
         tables = harmonise_ids(tables)
     checked = check_study(**tables, normalise_ids=normalise_ids)

@@ -200,4 +200,4 @@ def parse_qualifier(ctx: Context, raw: pd.Series, name: str) -> pd.Series:
     check_rows(ctx, parsed.eq(">"), raw, name, "right-censored row{s} ('>')", fix)
     fix = "A BLQ flag or qualifier is one of <, BLQ, ND, = or Y/N, yes/no, 1/0, true/false."
     check_rows(ctx, parsed.eq(...), raw, name, "invalid flag{s}", fix)
-    return parsed.astype("boolean")
+    return parsed.mask(parsed.eq(...) | parsed.eq(">"), None).astype("boolean")
