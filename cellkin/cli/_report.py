@@ -87,4 +87,7 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     tables = Path(args.output) / "tables"
     print(f"\nwrote {paths['report']} and {len(paths) - 1} CSV tables to {tables}")
+    if len(report.failures):
+        print(f"{len(report.failures)} step(s) or subject(s) left out: listed in "
+              f"{paths['failures']} and under 'Failures and exclusions' in the report")  # fmt: skip
     return 0
