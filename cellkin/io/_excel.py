@@ -66,8 +66,9 @@ def _check_formulas(
     formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
     values = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        rows_f = formulas[title].iter_rows()
-        rows_v = values[title].iter_rows(values_only=True)
+        # read every row: a read-only sheet closes its file only when fully iterated
+        rows_f = list(formulas[title].iter_rows())
+        rows_v = list(values[title].iter_rows(values_only=True))
         lacking = []
         for k, (cells, cached) in enumerate(zip(rows_f, rows_v, strict=False)):
             for j, cell in enumerate(cells):
