@@ -14,7 +14,9 @@ sets the index once, right after reading, so that filtering and sorting never lo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,7 @@ __all__ = [
     "apply_converters",
     "check_rows",
     "check_unique",
+    "collecting",
     "map_unique",
     "match_columns",
     "pair",
@@ -103,9 +106,34 @@ def check_rows(
     first = "at" if count == 1 else "first at"
     what = problem.format(s="" if count == 1 else "s")
     detail = values(rows[0]) if callable(values) else show(values.loc[rows[0]])
-    raise ctx.error(
+    error = ctx.error(
         f"column {name} has {count} {what}, {first} {ctx.where(rows[0])}: {detail}. {fix}"
     )
+    found = _COLLECTED.get()
+    if found is None:
+        raise error
+    found.append(error)
+
+
+#: Problems found by :func:`check_rows` while :func:`collecting` (None: raise at once).
+_COLLECTED: ContextVar[list[DataError] | None] = ContextVar("cellkin_collected", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[list[DataError]]:
+    """Within the block, :func:`check_rows` records its problems instead of raising.
+
+    Used to report every row-level problem of a table in one pass (``cellkin validate``): the
+    reader goes on after a problem, so what it returns is not valid, and a later step may fail
+    because of an earlier problem; the caller reports the recorded problems and drops the
+    result. Thread- and task-local (a :class:`contextvars.ContextVar`).
+    """
+    found: list[DataError] = []
+    token = _COLLECTED.set(found)
+    try:
+        yield found
+    finally:
+        _COLLECTED.reset(token)
 
 
 def map_unique(values: pd.Series, func: Callable[[Any], Any], missing: Any = np.nan) -> pd.Series:
@@ -179,7 +207,7 @@ def to_float(
     check_rows(ctx, text.notna() & numbers.isna(), values, name, "non-numeric value{s}", fix)
     check_rows(ctx, np.isinf(numbers), values, name, "infinite value{s}", fix)
     if required:
-        check_rows(ctx, numbers.isna(), values, name, "missing value{s}", fix)
+        check_rows(ctx, text.isna(), values, name, "missing value{s}", fix)
     if minimum is not None:
         low = numbers < minimum
         check_rows(ctx, low, values, name, f"value{{s}} below {minimum:g}", minimum_fix or fix)
@@ -242,6 +270,7 @@ def to_bool(
     parsed = map_unique(values, _parse_bool)
     spelled = "; use one of Y/N, yes/no, 1/0, true/false."
     check_rows(ctx, parsed.eq(...), values, name, "invalid flag{s}", fix + spelled)
+    parsed = parsed.mask(parsed.eq(...), None)  # only when collecting problems
     missing = parsed.isna()
     if required:
         check_rows(ctx, missing, values, name, "missing flag{s}", fix)
@@ -276,7 +305,7 @@ def to_choice(
     message = f"{fix} Allowed: {allowed}."
     check_rows(ctx, text.notna() & codes.isna(), values, name, "unknown code{s}", message)
     if required:
-        check_rows(ctx, codes.isna(), values, name, "missing value{s}", message)
+        check_rows(ctx, text.isna(), values, name, "missing value{s}", message)
     return codes.astype(object)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -191,3 +192,86 @@ def test_validate_recognises_files_by_their_columns(capsys):
     out = capsys.readouterr().out
     for name in ("kinetics:", "subjects:", "lesions:"):
         assert name in out
+
+
+def test_validate_prints_what_it_recognised_and_every_problem(capsys):
+    """#17: validate lists each recognition/conversion and every problem in one pass."""
+    exports = Path(__file__).parent / "data" / "lab_exports"
+    assert main(["validate", str(exports / "lims_qualifier.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "column `Result Qualifier` read as `blq` (7 rows)" in out
+    assert "read as the sample's LLOQ" in out and "no problems found" in out
+    argv = ["validate", "--kinetics", str(exports / "kinetics_case_ids.csv"), "--subjects",
+            str(exports / "subjects_contradictions.csv")]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("\n  ERROR ") == 7 and "WARNING kinetics P09" in captured.out
+    assert captured.err.startswith("cellkin: error: 7 error(s) in the study tables")
+    assert main([*argv, "--normalise-ids"]) == 2  # the ids are notes; the clinical errors stay
+    assert capsys.readouterr().out.count("\n  ERROR ") == 5
+
+
+def test_validate_reads_with_a_toml_mapping(capsys):
+    exports = Path(__file__).parent / "data" / "lab_exports"
+    argv = ["validate", "--kinetics", str(exports / "novel_lims.csv"), "--mapping",
+            str(exports / "novel_lims.toml")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "column `PT_NO` read as `subject` (mapping)" in out
+    assert "converted from hours to days" in out
+
+
+def test_fit_exits_non_zero_when_nothing_was_fitted(tmp_path, capsys):
+    """#17 item 6: an unknown --subject and a batch where every fit failed are errors."""
+    assert main(["fit", "--example", "--subject", "NOPE", "-o", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--subject: 1 unknown subject(s) 'NOPE'" in err[0]
+    path = tmp_path / "two_samples.csv"
+    pd.DataFrame({"subject": ["A", "A", "B", "B"], "time": [7.0, 14.0, 7.0, 14.0],
+                  "value": [900.0, 300.0, 500.0, 100.0], "assay": "qpcr",
+                  "unit": "copies/ug", "lloq": 50.0}).to_csv(path, index=False)  # fmt: skip
+    output = tmp_path / "fits"
+    argv = ["fit", str(path), "-o", str(output), "--jobs", "1", "--no-progress"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no subject was fitted: all 2 failed" in err[0]
+    assert (output / "failures.csv").is_file()  # the reasons are written before exiting
+
+
+_EXPORTS = Path(__file__).parent / "data" / "lab_exports"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["lims_qualifier.csv"],
+        ["blq_text.csv"],
+        ["hours.csv"],
+        ["visits.csv"],
+        ["wide_visits.csv"],
+        ["wide_with_title.xlsx"],
+        ["semicolon_decimal_comma.csv"],
+        ["title_lines.csv"],
+        ["flow_mixed_units.csv"],
+        ["pct_cd3.csv"],
+        ["kinetics_dates.csv", "subjects_infusion.csv"],
+        ["novel_lims.csv", "--mapping", "novel_lims.toml"],
+    ],
+)
+def test_validate_prints_the_recognitions_of_each_lab_export(argv, capsys):
+    """#17: `cellkin validate` on each lab export prints what it recognised and converted."""
+    args = [str(_EXPORTS / a) if a.endswith((".csv", ".xlsx", ".toml")) else a for a in argv]
+    assert main(["validate", *args]) == 0
+    out = capsys.readouterr().out
+    assert "recognised and converted:" in out and "no problems found" in out
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["lloq_zero.csv", "units_not_convertible.csv", "formulas_no_cache.xlsx",
+     "decimal_ambiguous.csv"],
+)  # fmt: skip
+def test_validate_refuses_each_bad_lab_export_in_one_line(name, capsys):
+    assert main(["validate", "--kinetics", str(_EXPORTS / name)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and err[0].startswith("cellkin: error: 1 error(s)")

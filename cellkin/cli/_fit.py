@@ -13,6 +13,7 @@ import argparse
 import re
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 from cellkin._display import Summary
@@ -20,6 +21,7 @@ from cellkin._output import OutputFolder
 from cellkin._version import __version__
 from cellkin.cli._options import (
     add_fit_options,
+    add_mapping_option,
     add_overwrite_option,
     command_parser,
     fit_keywords,
@@ -27,7 +29,7 @@ from cellkin.cli._options import (
 )
 from cellkin.cli._output import command_line
 from cellkin.datasets import load_example
-from cellkin.errors import FitError, OptionError
+from cellkin.errors import DataError, FitError, OptionError
 from cellkin.fit import fit_all
 from cellkin.io import read_kinetics
 
@@ -55,6 +57,7 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     )
     parser.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
+    add_mapping_option(parser)
     add_fit_options(parser)
     parser.add_argument("--assay", action="append", metavar="ASSAY",
                         help="assay to fit (repeat or comma-separate for a joint fit; "
@@ -87,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
         command=command_line(args),
         keep=(args.checkpoint,) if args.checkpoint else (),
     )
-    kinetics = load_example().kinetics if args.example else read_kinetics(args.file)
+    kinetics = (
+        load_example().kinetics if args.example else read_kinetics(args.file, mapping=args.mapping)
+    )
+    _check_subjects(kinetics, args.subject)
     assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
     client = dask_client(args.scheduler) if args.scheduler else None
     with client if client is not None else nullcontext():  # closes the client, not the cluster
@@ -115,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         count = _plot_fits(dict(batch.results), folder)
         print(f"wrote {count} figure(s) to {folder.folder / 'plots'}")
     folder.finish()
+    _outcome_line(batch, folder.folder / "failures.csv")
     return 0
 
 
@@ -127,6 +134,35 @@ def _summary(batch: Any) -> Summary:
     if len(batch.failures):
         notes.append(f"{len(batch.failures)} failure row(s): see failures.csv")
     return Summary(summary.title, summary.tables, tuple(notes))
+
+
+def _check_subjects(kinetics: Any, asked: list[str] | None) -> None:
+    """Refuse --subject ids the kinetics table does not have (nothing would be fitted)."""
+    if not asked:
+        return
+    present = set(map(str, kinetics["subject"]))
+    unknown = [s for s in dict.fromkeys(asked) if s not in present]
+    if unknown:
+        shown = ", ".join(sorted(present)[:8]) + (" ..." if len(present) > 8 else "")
+        raise DataError(
+            f"--subject: {len(unknown)} unknown subject(s) {', '.join(map(repr, unknown))}; "
+            f"the kinetics table has {len(present)} subjects: {shown}"
+        )
+
+
+def _outcome_line(batch: Any, failures: Path) -> None:
+    """One line on what is missing; FitError when no subject was fitted."""
+    failed = set(batch.failures["subject"].astype(str))
+    total = len(failed | set(map(str, batch.results)))
+    if total and len(failed) >= total:
+        first = batch.failures.iloc[0]
+        raise FitError(
+            f"no subject was fitted: all {total} failed (first {first['subject']}: "
+            f"{first['reason']}); every reason is in {failures}"
+        )
+    if failed:
+        print(f"{len(failed)} of {total} subject(s) not fitted or not converged: listed in "
+              f"{failures}")  # fmt: skip
 
 
 def dask_client(address: str) -> Any:  # a dask.distributed.Client (an optional dependency)

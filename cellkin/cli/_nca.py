@@ -6,7 +6,13 @@ import argparse
 
 from cellkin._output import OutputFiles
 from cellkin._version import __version__
-from cellkin.cli._options import add_nca_options, add_overwrite_option, command_parser, nca_keywords
+from cellkin.cli._options import (
+    add_mapping_option,
+    add_nca_options,
+    add_overwrite_option,
+    command_parser,
+    nca_keywords,
+)
 from cellkin.cli._output import command_line, table_target, write_table
 from cellkin.cli._types import number
 from cellkin.datasets import load_example
@@ -39,6 +45,7 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     parser.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
     parser.add_argument("--subjects", metavar="FILE", help="subject table (for dose levels)")
+    add_mapping_option(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write .csv or .parquet")
     add_overwrite_option(parser, "replace an existing output file")
     parser.add_argument("--long", action="store_true", help="write one row per metric")
@@ -80,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
         study = load_example()
         kinetics, subjects = study.kinetics, study.subjects
     else:
-        kinetics = read_kinetics(args.file)
         if args.subjects:
             subjects = read_subjects(args.subjects)
+        infusion = subjects if subjects is not None and "infusion_date" in subjects else None
+        kinetics = read_kinetics(args.file, mapping=args.mapping, infusion_dates=infusion)
     table = nca(kinetics, **options)
     if target is not None:
         output = nca_long(table) if args.long else table

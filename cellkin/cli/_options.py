@@ -15,6 +15,7 @@ from cellkin.cli._types import MAX_JOBS, MAX_STARTS, integer, number
 
 __all__ = [
     "add_fit_options",
+    "add_mapping_option",
     "add_nca_options",
     "add_overwrite_option",
     "add_table_options",
@@ -53,6 +54,20 @@ def add_table_options(parser: argparse.ArgumentParser) -> None:
         type=number(),
         metavar="DAY",
         help="exclude kinetics samples before this day (listed, not lost)",
+    )
+    add_mapping_option(parser)
+    parser.add_argument("--normalise-ids", action="store_true", dest="normalise_ids",
+                        help="treat subject ids that differ only in case or surrounding "
+                        "blanks as one subject (reported)")  # fmt: skip
+
+
+def add_mapping_option(parser: argparse.ArgumentParser) -> None:
+    """``--mapping FILE``: how to read the kinetics file (a TOML column mapping)."""
+    parser.add_argument(
+        "--mapping",
+        metavar="FILE.toml",
+        help="TOML file saying how to read the kinetics file (column renames, "
+        "constants such as assay/unit/lloq, date_format, sep, decimal)",
     )
 
 

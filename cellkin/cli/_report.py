@@ -68,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if args.example:
         inputs = load_example_inputs()
     else:
-        inputs = load_inputs(args.files, tables=named, exclude_before=args.exclude_before)
+        inputs = load_inputs(
+            args.files,
+            tables=named,
+            exclude_before=args.exclude_before,
+            mapping=args.mapping,
+            normalise_ids=args.normalise_ids,
+        )
     report = study_report(
         inputs,
         title=args.title,
@@ -90,4 +96,7 @@ def run(args: argparse.Namespace) -> int:
     notes = (f"{len(report.failures)} failure/exclusion row(s): see {tables / 'failures.csv'}",)
     print(Summary(summary.title, summary.tables, notes))
     print(f"\nwrote {paths['report']} and {len(paths) - 1} CSV tables to {tables}")
+    if len(report.failures):
+        print(f"{len(report.failures)} step(s) or subject(s) left out: listed in "
+              f"{paths['failures']} and under 'Failures and exclusions' in the report")  # fmt: skip
     return 0

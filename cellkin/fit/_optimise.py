@@ -45,6 +45,12 @@ OPTIMISERS = {
 _PARAMETERS = threading.local()  # per-thread cache of lmfit.Parameter objects
 
 
+def _lmfit_name(name: str) -> str:
+    """A valid lmfit (Python identifier) name for a parameter name such as
+    ``sigma_car-t qpcr``: any assay label works (hex of the UTF-8 bytes; one-to-one)."""
+    return name if name.isidentifier() else f"p_{name.encode().hex()}"
+
+
 def _lmfit_params(
     problem: SubjectProblem, point: np.ndarray, free: np.ndarray
 ) -> list[lmfit.Parameter]:
@@ -65,7 +71,7 @@ def _lmfit_params(
         key = (name, float(lower[j]), float(upper[j]))
         parameter = cache.get(key)
         if parameter is None:
-            parameter = cache[key] = lmfit.Parameter(name, min=lower[j], max=upper[j])
+            parameter = cache[key] = lmfit.Parameter(_lmfit_name(name), min=lower[j], max=upper[j])
         parameter.set(value=float(point[j]), vary=bool(free[j]))
         parameters.append(parameter)
     return parameters
@@ -125,7 +131,7 @@ def _polish(
 
     def evaluate(params: lmfit.Parameters) -> tuple[float, np.ndarray]:
         for j, name in enumerate(names):
-            point[j] = params[name].value
+            point[j] = params[_lmfit_name(name)].value
         key = point.tobytes()
         if memo.get("key") != key:
             memo["key"], memo["value"] = key, objective.value_and_gradient(point)

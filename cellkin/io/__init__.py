@@ -23,9 +23,15 @@ you mean with ``mapping={"convention": "nonmem"}`` or rename columns with ``mapp
 
 Kinetics
     :func:`read_kinetics`, :func:`read_kinetics_with_exclusions` (also the rows left out,
-    with the reason), :func:`kinetics_summary` (samples by assay).
+    with the reason), :func:`kinetics_summary` (samples by assay), :func:`reading_notes`
+    (what a reader recognised and converted: BLQ text, dates, visit labels, units, ...).
 Clinical tables
     :func:`read_subjects`, :func:`read_lesions`, :func:`read_adverse_events`.
+Tables that agree with each other
+    :func:`check_study` (every cross-table and consistency problem, as a table: ids that
+    differ only in case, subjects missing from the subject table, OS < PFS, BOR vs responder,
+    dose vs dose level, ...) and :func:`harmonise_ids` (one spelling per subject id);
+    :func:`read_study` reads all of a study's tables and lists every problem in one pass.
 Writing
     :func:`write_nonmem` (NONMEM/Monolix dataset with M3 censoring flags).
 Study files
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 from cellkin.io._clinical import read_adverse_events, read_lesions, read_subjects
 from cellkin.io._conventions import KINETICS_COLUMNS
+from cellkin.io._crosscheck import check_study, harmonise_ids
 from cellkin.io._kinetics import (
     MISSING_REASON,
     kinetics_summary,
@@ -44,8 +51,10 @@ from cellkin.io._kinetics import (
     read_kinetics_with_exclusions,
 )
 from cellkin.io._nonmem import write_nonmem
+from cellkin.io._notes import reading_notes
 from cellkin.io._recognition import STUDY_TABLES, identify_table
 from cellkin.io._source import sha256
+from cellkin.io._study import StudyTables, read_study
 from cellkin.io._units import KNOWN_UNITS
 
 __all__ = [
@@ -53,13 +62,18 @@ __all__ = [
     "KNOWN_UNITS",
     "MISSING_REASON",
     "STUDY_TABLES",
+    "StudyTables",
+    "check_study",
+    "harmonise_ids",
     "identify_table",
     "kinetics_summary",
     "read_adverse_events",
     "read_kinetics",
     "read_kinetics_with_exclusions",
     "read_lesions",
+    "read_study",
     "read_subjects",
+    "reading_notes",
     "sha256",
     "write_nonmem",
 ]

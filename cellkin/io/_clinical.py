@@ -10,6 +10,7 @@ table's own row and column order.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -30,18 +31,22 @@ from cellkin._validation import (
     to_int,
     to_label,
 )
-from cellkin.io._conventions import SUBJECT_FIX
+from cellkin.io._conventions import LAYOUT_OPTIONS, SUBJECT_FIX
+from cellkin.io._dates import parse_dates
+from cellkin.io._ids import id_notes, id_spellings
+from cellkin.io._mapping import SYNONYMS, load_mapping, normal_name
+from cellkin.io._notes import Notes
 from cellkin.io._source import read_source
 
 __all__ = ["OUTCOME_COLUMNS", "read_adverse_events", "read_lesions", "read_subjects"]
 
 _SUBJECT_COLUMNS = (
     "subject", "dose", "dose_unit", "dose_level", "cohort", "age", "sex", "tumour_type",
-    "baseline_sld_mm", "bor", "responder", "crs_grade", "icans_grade", "dlt", "pfs_days",
-    "pfs_event", "os_days", "os_event",
+    "baseline_sld_mm", "infusion_date", "bor", "responder", "crs_grade", "icans_grade", "dlt",
+    "pfs_days", "pfs_event", "os_days", "os_event",
 )  # fmt: skip
 #: Outcome columns of the subject table (not covariates: the NONMEM writer leaves them out).
-OUTCOME_COLUMNS = frozenset(_SUBJECT_COLUMNS[9:])
+OUTCOME_COLUMNS = frozenset(_SUBJECT_COLUMNS[10:])
 _BOR = {code.casefold(): code for code in ("CR", "PR", "SD", "PD", "NE")}
 _LESION_COLUMNS = tuple("subject day lesion_id kind organ nodal diameter_mm status".split())
 _KINDS = {"target": "target", "nontarget": "nontarget", "non_target": "nontarget", "new": "new"}
@@ -52,23 +57,65 @@ _STATUS = {
 _AE_COLUMNS = tuple("subject term soc grade onset_day end_day serious related dlt".split())
 
 
+_CLINICAL_SYNONYMS = {"subject": SYNONYMS["subject"], "infusion_date": SYNONYMS["infusion_date"]}
+
+
 def _clinical_table(
-    source: Any, sheet_name: int | str, known: tuple[str, ...], required: tuple[str, ...]
-) -> tuple[pd.DataFrame, Context]:
-    """Read a clinical table, renaming known columns written in another case."""
-    frame, ctx = read_source(source, sheet_name)
+    source: Any,
+    sheet_name: int | str,
+    known: tuple[str, ...],
+    required: tuple[str, ...],
+    mapping: Any = None,
+) -> tuple[pd.DataFrame, Context, Notes]:
+    """Read a clinical table: the mapping's renames, known columns in another case, and
+    subject-id columns named as labs name them (``Patient ID``, ``USUBJID``)."""
+    mapping = load_mapping(mapping) or {}
+    layout = {k: mapping.pop(k) for k in LAYOUT_OPTIONS if k in mapping}
+    read = read_source(source, sheet_name, layout)
+    frame, ctx, notes = read.frame, read.ctx, read.notes
+    unknown = [k for k in mapping if k not in frame.columns]
+    if unknown:
+        raise ctx.error(
+            f"mapping renames column `{unknown[0]}`, which the table does not have. Columns: "
+            f"{', '.join(map(str, frame.columns))}."
+        )
+    frame = frame.rename(columns={k: str(v) for k, v in mapping.items()})
+    for old, new in mapping.items():
+        notes.add("columns", old, len(frame), f"column `{old}` read as `{new}` (mapping)")
     renames = {}
     for name in known:
         hits = match_columns(ctx, list(frame.columns), {name})
         if hits and hits[0] != name:
             renames[hits[0]] = name
     frame = frame.rename(columns=renames)
+    present = {str(c).casefold() for c in frame.columns}
+    for target, names in _CLINICAL_SYNONYMS.items():
+        hits = [c for c in frame.columns if normal_name(c) in names or (normal_name(c) == "usubjid"
+                and target == "subject")]  # fmt: skip
+        if target not in present and len(hits) == 1:
+            frame = frame.rename(columns={hits[0]: target})
+            notes.add("columns", hits[0], len(frame), f"column `{hits[0]}` read as `{target}`")
     require_columns(ctx, list(frame.columns), required)
-    return frame, ctx
+    notes.extend(id_notes(frame["subject"], "subject"))
+    return frame, ctx, notes
+
+
+def _finish(out: pd.DataFrame, raw_ids: pd.Series, ctx: Context, notes: Notes) -> pd.DataFrame:
+    """Fresh index; the notes and id spellings in ``attrs["cellkin"]``."""
+    out = out.reset_index(drop=True)
+    out.attrs["cellkin"] = {
+        "source": ctx.label,
+        "conversions": notes.records(),
+        "id_spellings": id_spellings(raw_ids),
+    }
+    return out
 
 
 def read_subjects(
-    source: str | os.PathLike[str] | pd.DataFrame, *, sheet_name: int | str = 0
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    sheet_name: int | str = 0,
+    mapping: Mapping[str, str] | str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Read and validate the subject table (one row per infused subject, DESIGN §2.2).
 
@@ -81,6 +128,10 @@ def read_subjects(
         os_days, os_event``; names are matched in any case and other columns are kept.
     sheet_name : int or str, default 0
         Excel sheet.
+    mapping : dict or path of a TOML file, optional
+        Column renames ``{"Patient ID": "subject", ...}`` and layout options (``sep``,
+        ``decimal``, ``skiprows``, ``sheet``), as for :func:`read_kinetics`. Without one,
+        ``Patient ID``, ``USUBJID`` and similar names are read as ``subject``.
 
     Returns
     -------
@@ -96,7 +147,9 @@ def read_subjects(
     DataError
         On a missing column, an empty or repeated subject id, or an invalid value.
     """
-    frame, ctx = _clinical_table(source, sheet_name, _SUBJECT_COLUMNS, ("subject", "dose"))
+    frame, ctx, notes = _clinical_table(
+        source, sheet_name, _SUBJECT_COLUMNS, ("subject", "dose"), mapping
+    )
     days = partial(to_float, ctx, fix="Times are days since infusion.", minimum=0)
     age = partial(to_float, ctx, fix="Ages are numbers of years.", minimum=0)
     sld = partial(to_float, ctx, fix="Sums of diameters are numbers in mm.", minimum=0)
@@ -126,13 +179,18 @@ def read_subjects(
             "bor": partial(to_choice, ctx, choices=_BOR, fix="BOR is a RECIST 1.1 code."),
         },
     )
+    if "infusion_date" in out:
+        out["infusion_date"], _ = parse_dates(ctx, out["infusion_date"], "`infusion_date`")
     fix = "Give each subject one row (merge the rows, or fix the id)."
     check_unique(ctx, out, ["subject"], fix)
-    return out.reset_index(drop=True)
+    return _finish(out, frame["subject"], ctx, notes)
 
 
 def read_lesions(
-    source: str | os.PathLike[str] | pd.DataFrame, *, sheet_name: int | str = 0
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    sheet_name: int | str = 0,
+    mapping: Mapping[str, str] | str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Read and validate RECIST lesion measurements (one row per lesion and scan, §2.3).
 
@@ -145,6 +203,10 @@ def read_lesions(
         hyphens for underscores.
     sheet_name : int or str, default 0
         Excel sheet.
+    mapping : dict or path of a TOML file, optional
+        Column renames ``{"Patient ID": "subject", ...}`` and layout options (``sep``,
+        ``decimal``, ``skiprows``, ``sheet``), as for :func:`read_kinetics`. Without one,
+        ``Patient ID``, ``USUBJID`` and similar names are read as ``subject``.
 
     Returns
     -------
@@ -159,7 +221,7 @@ def read_lesions(
         non-target lesion has no status, a code is unknown, or (subject, day, lesion_id) repeats.
     """
     required = ("subject", "day", "lesion_id", "kind")
-    frame, ctx = _clinical_table(source, sheet_name, _LESION_COLUMNS, required)
+    frame, ctx, notes = _clinical_table(source, sheet_name, _LESION_COLUMNS, required, mapping)
     out = apply_converters(
         frame,
         {
@@ -200,11 +262,14 @@ def read_lesions(
         )
     fix = "Each lesion is measured once per scan; fix the day or the lesion id."
     check_unique(ctx, out, ["subject", "day", "lesion_id"], fix)
-    return out.reset_index(drop=True)
+    return _finish(out, frame["subject"], ctx, notes)
 
 
 def read_adverse_events(
-    source: str | os.PathLike[str] | pd.DataFrame, *, sheet_name: int | str = 0
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    sheet_name: int | str = 0,
+    mapping: Mapping[str, str] | str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Read and validate adverse events (one row per event, §2.3).
 
@@ -216,6 +281,10 @@ def read_adverse_events(
         ongoing; flags take Y/N, yes/no, 1/0 or true/false in any case.
     sheet_name : int or str, default 0
         Excel sheet.
+    mapping : dict or path of a TOML file, optional
+        Column renames ``{"Patient ID": "subject", ...}`` and layout options (``sep``,
+        ``decimal``, ``skiprows``, ``sheet``), as for :func:`read_kinetics`. Without one,
+        ``Patient ID``, ``USUBJID`` and similar names are read as ``subject``.
 
     Returns
     -------
@@ -230,7 +299,7 @@ def read_adverse_events(
         is not yes/no.
     """
     required = ("subject", "term", "grade", "onset_day")
-    frame, ctx = _clinical_table(source, sheet_name, _AE_COLUMNS, required)
+    frame, ctx, notes = _clinical_table(source, sheet_name, _AE_COLUMNS, required, mapping)
     flag = partial(to_bool, ctx, fix="This column is a yes/no flag.")
     out = apply_converters(
         frame,
@@ -258,4 +327,4 @@ def read_adverse_events(
             "event{s} ending before onset",
             fix,
         )
-    return out.reset_index(drop=True)
+    return _finish(out, frame["subject"], ctx, notes)

@@ -22,9 +22,20 @@ import pandas as pd
 
 from cellkin._validation import Context, show
 from cellkin.errors import DataWarning, OptionError
-from cellkin.io._conventions import KINETICS_COLUMNS, assay_codes, plan_columns
-from cellkin.io._samples import read_events, read_samples, read_subject_ids, read_time
+from cellkin.io._conventions import (
+    KINETICS_COLUMNS,
+    LAYOUT_OPTIONS,
+    assay_codes,
+    plan_columns,
+    split_mapping,
+)
+from cellkin.io._convert import harmonise_units
+from cellkin.io._ids import id_notes, id_spellings
+from cellkin.io._mapping import load_mapping
+from cellkin.io._samples import read_events, read_samples, read_subject_ids
 from cellkin.io._source import read_source
+from cellkin.io._timing import read_times
+from cellkin.io._wide import melt_wide, visit_columns
 
 __all__ = ["MISSING_REASON", "kinetics_summary", "read_kinetics", "read_kinetics_with_exclusions"]
 
@@ -40,33 +51,53 @@ Source = str | os.PathLike[str] | pd.DataFrame
 def read_kinetics(
     source: Source,
     *,
-    mapping: Mapping[str, Any] | None = None,
+    mapping: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     sheet_name: int | str = 0,
     exclude_before: float | None = None,
+    infusion_dates: Any = None,
 ) -> pd.DataFrame:
     """Read and validate a kinetics table (one row per qPCR or flow sample).
 
     Parameters
     ----------
     source : str, os.PathLike or pandas.DataFrame
-        A ``.csv``/``.tsv`` (optionally compressed), ``.xlsx``/``.xls`` or
-        ``.parquet``/``.pq`` file, or a DataFrame (copied, never modified). In CSV files
-        ``.`` and empty cells are missing values, and ids keep leading zeros.
-    mapping : dict, optional
-        Column renames ``{"PatientID": "subject", "Day": "time", ...}`` (targets are canonical
-        names or NONMEM/CDISC names such as ``"DV"``) and reading options:
+        A ``.csv``/``.tsv`` (optionally compressed: ``.gz``, ``.bz2``, ``.xz``, ``.zip``),
+        ``.xlsx``/``.xls`` or ``.parquet``/``.pq`` file, or a DataFrame (copied, never
+        modified). In text files the separator (``, ; TAB |``), a decimal comma, a thousands
+        separator and title lines above the header are detected; in Excel sheets title rows
+        above the header are skipped. ``.`` and empty cells are missing values; ids keep
+        leading zeros.
+    mapping : dict or path of a TOML file, optional
+        How to read this laboratory's file (see :mod:`cellkin.io._mapping` and the README
+        section "Your lab's files"): column renames ``{"Patient ID": "subject", "Result":
+        "value", "Collection Date": "date", ...}`` (targets are canonical names, ``date``,
+        ``visit``, ``nominal_time``, ``infusion_date``, ``cd3_count``, ``time_hours`` or
+        NONMEM/CDISC names such as ``"DV"``) and options:
 
-        - ``"convention"``: ``"canonical"``, ``"nonmem"`` or ``"cdisc"`` (resolves ambiguity);
+        - constants for columns the file lacks: ``"assay"`` (e.g. ``"qpcr"``), ``"unit"``,
+          ``"lloq"`` (one value, or a dict per assay);
         - ``"time_unit"``: unit of the time column, e.g. ``"h"`` (converted to days);
-        - ``"assay"``: one assay for the whole table, e.g. ``"qpcr"``;
+        - ``"date_format"``: strptime format of sample dates, e.g. ``"%d/%m/%Y"``;
+        - ``"visits"``: nominal days of visit labels, e.g. ``{"Screening": -28}``;
+        - ``"sep"``, ``"decimal"``, ``"thousands"``, ``"skiprows"`` (rows above the header),
+          ``"sheet"``: the file's layout, when detection is not wanted;
+        - ``"convention"``: ``"canonical"``, ``"nonmem"`` or ``"cdisc"`` (resolves ambiguity);
         - ``"cmt"`` / ``"dvid"``: NONMEM codes to assays, e.g. ``{1: "qpcr", 2: "flow"}``;
-        - ``"paramcd"``: CDISC PARAMCD to assay, overriding the built-in rule;
-        - ``"unit"`` / ``"lloq"``: one value, or a dict per assay, when there is no column.
+        - ``"paramcd"``: CDISC PARAMCD to assay, overriding the built-in rule.
+
+        Without a mapping, common laboratory column names (``Patient ID``, ``USUBJID``,
+        ``Study Day``, ``Result``, ``Analyte``, ``Units``, ``Qualifier``, ``Sample Date``,
+        ``Visit``) are recognised; every recognition is listed in the reading notes.
     sheet_name : int or str, default 0
         Excel sheet (0-based position or name).
     exclude_before : float, optional
         Samples with ``time < exclude_before`` (days; e.g. before lymphodepletion) are moved
         to the exclusions table.
+    infusion_dates : dict, pandas.Series or pandas.DataFrame, optional
+        Infusion date of each subject, used when samples are dated: ``{"S01": "2024-03-05"}``,
+        a Series indexed by subject, or a subject table with ``subject`` and
+        ``infusion_date`` (:func:`read_subjects`). Default: an ``infusion_date`` column of
+        the kinetics table.
 
     Returns
     -------
@@ -75,9 +106,11 @@ def read_kinetics(
         only on BLQ rows), ``assay`` (str, lower case), ``unit`` (canonical spelling, see
         `KNOWN_UNITS`), ``lloq`` (float), ``blq`` (bool), then ``dose``, ``dose_unit``,
         ``dose_level``, ``visit``, ``tissue`` when present (no ``tissue`` means blood), then the
-        other columns of the input. Rows are sorted stably by subject (order of first
+        other columns of the input; ``nominal_time`` (protocol day) when the table has visit
+        labels or nominal times. Rows are sorted stably by subject (order of first
         appearance), assay (qpcr, flow, then A–Z), tissue and time, with a fresh index.
-        ``kinetics.attrs["cellkin"]`` records the source, convention and unit conversions.
+        ``kinetics.attrs["cellkin"]`` records the source, convention and every recognition
+        and conversion made (see :func:`reading_notes`).
 
     Raises
     ------
@@ -86,6 +119,8 @@ def read_kinetics(
     OptionError
         If `exclude_before`, ``mapping['convention']`` or ``mapping['time_unit']`` has a
         value it cannot take.
+    TypeError
+        If `mapping` is neither a dict nor a path.
 
     Warns
     -----
@@ -99,34 +134,42 @@ def read_kinetics(
 
     Notes
     -----
-    ``blq`` is derived as ``value < lloq`` when no flag is given (or a flag is empty). A
-    **missing value is not BLQ**: a row with no value and no BLQ flag is read as not sampled
-    (or sample lost) and moved to the exclusions table (reason :data:`MISSING_REASON`); only an
-    explicit BLQ flag makes an empty value BLQ. A given flag must agree: BLQ rows need
-    ``value < lloq`` or no value; other rows need ``value >= lloq``. In NONMEM tables
-    ``CENS=1`` (or ``BLQ=1``) rows hold the LLOQ in DV (M3 convention), so their value is
-    NaN; MDV=1 rows are samples only when flagged BLQ.
+    Values are read as laboratories write them (:mod:`cellkin.io._values`): BLQ text in the
+    value column (``<LLOQ``, ``BLQ``, ``ND``, ``<50``, ``below LLOQ``, ``not detected``) or a
+    qualifier column (``<``, ``BLQ``, ``ND``) marks a sample BLQ, and a ``<x`` value sets its
+    LLOQ to x when none is given; ``not sampled``, ``missing``, ``NA`` or an empty cell are
+    missing. The rules that reconcile value, LLOQ and flag are in :mod:`cellkin.io._levels`:
+    ``blq`` is derived as ``value < lloq`` when no flag is given; a **missing value is not
+    BLQ** (it is moved to the exclusions table, reason :data:`MISSING_REASON`); a value ≤ 0 is
+    BLQ (background-subtracted); an LLOQ ≤ 0 is an error. In NONMEM tables ``CENS=1`` (or
+    ``BLQ=1``) rows hold the LLOQ in DV (M3 convention), so their value is NaN; MDV=1 rows are
+    samples only when flagged BLQ. Times may be days, hours, dates (minus the infusion date)
+    or visit labels (:mod:`cellkin.io._timing`); a wide table with one column per visit is
+    melted (:mod:`cellkin.io._wide`). One assay holds one unit: mixed units are converted
+    (``cells/mL`` to ``cells/uL``, ``%CD3`` with a ``cd3_count`` column to CAR+ ``cells/uL``)
+    or refused when not convertible (:mod:`cellkin.io._convert`).
     NONMEM ``TIME`` is read as days unless ``time_unit`` says otherwise; CDISC times need a
     unit (an ``AFRLTU``/``RRLTU`` column or ``time_unit``). NONMEM assays come from ``ASSAY``,
     or from ``DVID``/``CMT`` names, numeric codes needing ``mapping={"cmt": {...}}``; with a
     ``USUBJID`` column, it is the subject id. CDISC ``PARAMCD`` containing QPCR, TRANSGEN,
     COPIES or VCN is ``qpcr``; FLOW, CAR+, CARPOS or FACS is ``flow``; others are lower-cased.
     """
-    return _read_kinetics(source, mapping, sheet_name, exclude_before)[0]
+    return _read_kinetics(source, mapping, sheet_name, exclude_before, infusion_dates)[0]
 
 
 def read_kinetics_with_exclusions(
     source: Source,
     *,
-    mapping: Mapping[str, Any] | None = None,
+    mapping: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     sheet_name: int | str = 0,
     exclude_before: float | None = None,
+    infusion_dates: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read and validate a kinetics table, and list the input rows left out of it.
 
     Parameters
     ----------
-    source, mapping, sheet_name, exclude_before
+    source, mapping, sheet_name, exclude_before, infusion_dates
         As for :func:`read_kinetics`.
 
     Returns
@@ -157,34 +200,72 @@ def read_kinetics_with_exclusions(
     >>> exclusions[["source_row", "reason"]].to_dict("records")
     [{'source_row': 1, 'reason': 'before exclude_before=0 d'}]
     """
-    return _read_kinetics(source, mapping, sheet_name, exclude_before)
+    return _read_kinetics(source, mapping, sheet_name, exclude_before, infusion_dates)
 
 
 def _read_kinetics(
     source: Source,
-    mapping: Mapping[str, Any] | None,
+    mapping: Any,
     sheet_name: int | str,
     exclude_before: float | None,
+    infusion_dates: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The kinetics table and its exclusions (see :func:`read_kinetics`)."""
     cutoff = None if exclude_before is None else _finite(exclude_before)
-    frame, ctx = read_source(source, sheet_name)
-    plan = plan_columns(ctx, list(frame.columns), mapping)
-    frame = frame.rename(columns=plan.renames)
+    mapping = load_mapping(mapping) or {}
+    layout = {k: mapping[k] for k in LAYOUT_OPTIONS if k in mapping}
+    read = read_source(source, sheet_name, layout)
+    frame, ctx, notes = read.frame, read.ctx, read.notes
+    renames, options = split_mapping(ctx, list(frame.columns), mapping)
+    frame = frame.rename(columns=renames)
+    for old, new in renames.items():
+        notes.add("columns", old, len(frame), f"column `{old}` read as `{new}` (mapping)")
+    visits = visit_columns(list(frame.columns))
+    if visits:
+        frame, ctx = melt_wide(ctx, frame, visits, notes)
+    plan = plan_columns(ctx, list(frame.columns), renames, options, notes, len(frame))
+    frame = frame.rename(columns=plan.recognised)
+    if "time_hours" in plan.cols and "time_unit" in plan.options:
+        raise ctx.error("time unit given twice: a column in hours and mapping['time_unit'].")
     subject = read_subject_ids(ctx, frame, plan)
-    time, notes = read_time(ctx, frame, plan)
+    notes.extend(id_notes(frame[plan.cols["subject"]], plan.cols["subject"]))
+    time, nominal = read_times(ctx, frame, plan, infusion_dates, notes)
     flag, reason = read_events(ctx, frame, plan)
     event = reason != ""
-    kin = read_samples(ctx, frame.loc[~event], plan, flag)
+    kin = read_samples(ctx, frame.loc[~event], plan, flag, read.decimal, notes)
     kin.insert(0, "subject", subject.loc[kin.index])
     kin.insert(1, "time", time.loc[kin.index])
-    keys = ["subject", "assay", *(["tissue"] if "tissue" in kin else [])]
-    check_units(ctx, kin, keys)
+    if nominal is not None:
+        kin["nominal_time"] = nominal.loc[kin.index]
+    keys = ["assay", *(["tissue"] if "tissue" in kin else [])]
+    kin = harmonise_units(ctx, kin, keys, notes)
     events = pd.DataFrame({"subject": subject, "time": time})[event]
+    keys = ["subject", *keys]
+    kin, exclusions = _exclude(ctx, kin, events, list(reason[event]), keys, cutoff)
+    order = [*KINETICS_COLUMNS, *(c for c in kin.columns if c not in KINETICS_COLUMNS)]
+    kin = _sorted(kin[order], keys).reset_index(drop=True)
+    kin.attrs["cellkin"] = {
+        "source": ctx.label,
+        "convention": plan.convention,
+        "conversions": notes.records(),
+        "id_spellings": id_spellings(frame[plan.cols["subject"]]),
+    }
+    return kin, exclusions.reset_index(drop=True)
+
+
+def _exclude(
+    ctx: Context,
+    kin: pd.DataFrame,
+    events: pd.DataFrame,
+    reasons: list[str],
+    keys: list[str],
+    cutoff: float | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move event rows, missing values, identical copies and early samples to exclusions."""
     missing = kin["value"].isna() & ~kin["blq"]
     kin, lost = kin.loc[~missing], kin.loc[missing]
     copies = check_duplicates(ctx, kin, keys)
-    excluded = [exclusions_frame(events, list(reason[event])), copies,
+    excluded = [exclusions_frame(events, reasons), copies,
                 exclusions_frame(lost, [MISSING_REASON] * len(lost))]  # fmt: skip
     kin = kin.drop(index=copies["source_row"])
     if cutoff is not None:
@@ -199,14 +280,7 @@ def _read_kinetics(
             f"no sample rows remain: all {len(exclusions)} rows were excluded (row "
             f"{first['source_row']}: {first['reason']}). Check EVID/MDV and `exclude_before`."
         )
-    order = [*KINETICS_COLUMNS, *(c for c in kin.columns if c not in KINETICS_COLUMNS)]
-    kin = _sorted(kin[order], keys).reset_index(drop=True)
-    kin.attrs["cellkin"] = {
-        "source": ctx.label,
-        "convention": plan.convention,
-        "conversions": notes,
-    }
-    return kin, exclusions.reset_index(drop=True)
+    return kin, exclusions
 
 
 def _finite(number: Any) -> float:
@@ -229,24 +303,6 @@ def _sorted(kin: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------ table-level checks
-
-
-def check_units(ctx: Context, kin: pd.DataFrame, keys: list[str]) -> None:
-    """One unit per subject × assay (× tissue): units are metadata, never mixed."""
-    first = kin.groupby(keys, sort=False, dropna=False)["unit"].transform("first")
-    bad = kin["unit"] != first
-    if not bad.any():
-        return
-    row = bad.index[bad.to_numpy()][0]
-    same = (kin[keys] == kin.loc[row, keys]).all(axis=1)
-    row0 = same.index[same.to_numpy()][0]
-    raise ctx.error(
-        f"subject {show(kin.at[row, 'subject'])}, assay {show(kin.at[row, 'assay'])}: column "
-        f"`unit` mixes {show(kin.at[row0, 'unit'])} (row {row0}) and "
-        f"{show(kin.at[row, 'unit'])} (row {row}); {int(bad.sum())} row(s) differ from the first "
-        "unit. Use one unit per subject and assay: convert the values, or give the other "
-        "measurement its own assay name."
-    )
 
 
 def check_duplicates(ctx: Context, kin: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -10,23 +10,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from cellkin.errors import DataError
+from cellkin.io._mapping import SYNONYMS, load_mapping, normal_name
 from cellkin.io._source import read_header
+from cellkin.io._wide import visit_columns
 
 __all__ = ["STUDY_TABLES", "identify_table"]
+
+_LOOKUP = {name: target for target, names in SYNONYMS.items() for name in names}
 
 #: The tables of a study, in the order reports list them (DESIGN §2).
 STUDY_TABLES = ("kinetics", "subjects", "lesions", "adverse_events")
 
 _CONCENTRATIONS = frozenset({"value", "dv", "aval"})
-_TIMES = frozenset({"time", "day", "ady", "atpt", "afrlt"})
+_TIMES = frozenset({"time", "day", "ady", "atpt", "afrlt", "date", "visit", "time_hours"})
 
 
-def identify_table(path: str | os.PathLike[str]) -> str:
+def identify_table(path: str | os.PathLike[str], mapping: Any = None) -> str:
     """Which study table a file holds, from its column names.
 
-    Rules, first match wins (names compared in lower case): ``lesion_id`` or ``diameter_mm``
+    Column names are read as the kinetics reader reads them (``Patient ID`` is ``subject``,
+    ``Result`` is ``value``, ``Sample Date`` is ``date``, ...; one column per visit is a
+    wide kinetics table). Rules, first match wins (names compared in lower case):
+    ``lesion_id`` or ``diameter_mm``
     → ``"lesions"``; ``term`` and ``grade`` → ``"adverse_events"``; a level column
     (``value``, ``dv``, ``aval``) with a time column (``time``, ``day``, ``ady``, ``atpt``,
     ``afrlt``) → ``"kinetics"``; ``subject`` or ``usubjid`` with ``dose`` or ``dose_level``
@@ -37,6 +45,8 @@ def identify_table(path: str | os.PathLike[str]) -> str:
     ----------
     path : str or os.PathLike
         The table file.
+    mapping : dict or path of a TOML file, optional
+        A kinetics mapping (:func:`read_kinetics`); its column renames apply first.
 
     Returns
     -------
@@ -58,7 +68,13 @@ def identify_table(path: str | os.PathLike[str]) -> str:
     'lesions'
     """
     path = Path(path)
-    names = {name.strip().lower() for name in read_header(path)}
+    header = read_header(path)
+    renames = load_mapping(mapping) or {}
+    header = [str(renames.get(name, name)) for name in header]
+    names = {name.strip().lower() for name in header}
+    names |= {_LOOKUP[normal_name(n)] for n in header if normal_name(n) in _LOOKUP}
+    if visit_columns(header):
+        return "kinetics"
     if names & {"lesion_id", "diameter_mm"}:
         return "lesions"
     if {"term", "grade"} <= names:

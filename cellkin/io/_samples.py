@@ -1,4 +1,7 @@
-"""Reading the rows of a kinetics table: times, subject ids, events, assays, units and levels.
+"""Reading the rows of a kinetics table: subject ids, events, assays and units.
+
+Times are read by :mod:`cellkin.io._timing`, values, LLOQs and BLQ flags by
+:mod:`cellkin.io._levels`.
 
 Each reader follows a :class:`~cellkin.io._conventions.ColumnPlan` and converts one field with
 the generic converters of :mod:`cellkin._validation`, so that every problem raises a
@@ -21,77 +24,23 @@ from cellkin._validation import (
     map_unique,
     pair,
     require_columns,
-    to_bool,
     to_float,
     to_int,
     to_label,
 )
-from cellkin.errors import OptionError
 from cellkin.io._conventions import KINETICS_COLUMNS, OPTIONAL_COLUMNS, SUBJECT_FIX, ColumnPlan
-from cellkin.io._units import TIME_UNITS, canonical_unit, known_units_text, time_unit
+from cellkin.io._levels import read_levels
+from cellkin.io._notes import Notes
+from cellkin.io._units import canonical_unit, known_units_text
+from cellkin.io._values import parse_qualifier
 
-__all__ = ["read_events", "read_samples", "read_subject_ids", "read_time"]
+__all__ = ["read_events", "read_samples", "read_subject_ids"]
 
 _PARAMCD_RULES = (
     ("qpcr", ("QPCR", "TRANSGEN", "COPIES", "VCN")),
     ("flow", ("FLOW", "CAR+", "CARPOS", "FACS")),
 )
-_TIME_FIX = (
-    "Times must be numbers of days since infusion (day 0, negative before it); convert visit "
-    "labels such as 'D7' or dates to days."
-)
-_VALUE_FIX = (
-    "Values must be numbers; for a sample below the LLOQ leave the value empty and set the BLQ "
-    "flag (text such as '<LLOQ' is not read)."
-)
-_LLOQ_FIX = (
-    "Every sample needs the lower limit of quantification of its assay, as a number in the "
-    "unit of the value; take it from the assay validation report."
-)
-
-
 # ----------------------------------------------------------------------- row-level reading
-
-
-def read_time(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan) -> tuple[pd.Series, list[str]]:
-    """Return times in days and a note for each unit conversion made."""
-    time = to_float(ctx, frame[plan.cols["time"]], plan.name("time"), fix=_TIME_FIX, required=True)
-    known = ", ".join(TIME_UNITS)
-    if "time_unit" in plan.options:
-        if "time_unit" in plan.cols:
-            raise ctx.error(
-                f"time unit given twice: column `{plan.cols['time_unit']}` and "
-                "mapping['time_unit']; drop one."
-            )
-        unit = time_unit(plan.options["time_unit"])
-        if unit is None:
-            raise OptionError(
-                f"{ctx.label}: mapping['time_unit'] must be one of {known}, "
-                f"got {plan.options['time_unit']!r}."
-            )
-        units = pd.Series([unit] * len(frame), index=frame.index)
-        source = "mapping['time_unit']"
-    elif "time_unit" in plan.cols:
-        name = f"`{plan.cols['time_unit']}`"
-        raw = frame[plan.cols["time_unit"]]
-        units = to_label(ctx, raw, name, fix="Every row needs the unit of its time.")
-        units = map_unique(units, time_unit)
-        check_rows(ctx, units.isna(), raw, name, "unknown time unit{s}", f"Use one of {known}.")
-        source = f"column {name}"
-    elif plan.convention == "cdisc":
-        raise ctx.error(
-            f"the unit of column {plan.name('time')} is unknown; ADaM relative times are usually "
-            f"in hours. Add an `{plan.cols['time']}U` column or pass mapping={{'time_unit': 'h'}} "
-            "(or 'd' for days)."
-        )
-    else:
-        return time, []
-    divisor = map_unique(units, lambda u: u[1]).astype(float)
-    notes = [
-        f"`{plan.cols['time']}` converted from {u} to days (divided by {d:g}; unit from {source})"
-        for u, d in sorted({u for u in units if u[0] != "days"})
-    ]
-    return time / divisor, notes
 
 
 def read_subject_ids(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan) -> pd.Series:
@@ -130,8 +79,7 @@ def read_events(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan) -> tuple[pd
             "cellkin has no upper limit of quantification: enter the diluted re-assay "
             "value instead, or remove the row.",
         )
-        fix = "The BLQ flag says whether a sample is below the LLOQ."
-        flag = to_bool(ctx, raw, plan.name("blq"), fix=fix).astype("boolean")
+        flag = parse_qualifier(ctx, raw, plan.name("blq"))
     evid = pd.Series(0, index=frame.index)
     if "evid" in plan.cols:
         fix = "EVID is 0 (observation), 1 (dose), 2 (other), 3 (reset) or 4 (reset and dose)."
@@ -214,10 +162,18 @@ def _paramcd_assay(overrides: Mapping[str, str], code: str) -> str:
 
 
 def _column_or_option(
-    ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, key: str, assay: pd.Series
-):
-    """Raw values of `key` from its column, or from mapping[key] (a scalar or per-assay dict)."""
+    ctx: Context,
+    frame: pd.DataFrame,
+    plan: ColumnPlan,
+    key: str,
+    assay: pd.Series,
+    optional: bool = False,
+) -> tuple[pd.Series, str] | None:
+    """Raw values of `key` from its column, or from mapping[key] (a scalar or per-assay dict);
+    None when neither exists and `optional`."""
     if key not in plan.options:
+        if key not in plan.cols and optional:
+            return None
         if key not in plan.cols:
             wanted = key if plan.convention == "canonical" else key.upper()
             wanted = "AVALU" if (plan.convention, key) == ("cdisc", "unit") else wanted
@@ -238,8 +194,10 @@ def _column_or_option(
     return values, f"mapping['{key}']"
 
 
-def _read_units(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.Series) -> pd.Series:
-    raw, name = _column_or_option(ctx, frame, plan, "unit", assay)
+def _read_units(
+    ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.Series, notes: Notes
+) -> pd.Series:
+    raw, name = _column_or_option(ctx, frame, plan, "unit", assay)  # type: ignore[misc]
     units = to_label(ctx, raw, name, fix="Every sample needs the unit of its value.")
     canonical = map_unique(units, canonical_unit)
     fix = (
@@ -247,75 +205,49 @@ def _read_units(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.S
         "one of them."
     )
     check_rows(ctx, canonical.isna(), raw, name, "unknown unit{s}", fix)
+    respelled = units != canonical
+    if respelled.any():
+        pairs = sorted({f"{u!r} as {c}" for u, c in zip(units[respelled], canonical[respelled],
+                                                         strict=True)})  # fmt: skip
+        column = plan.original("unit") if "unit" in plan.cols else "unit"
+        notes.add("units", column, int(respelled.sum()),
+                  f"unit spellings read: {', '.join(pairs[:5])}")  # fmt: skip
     return canonical
 
 
-def _read_levels(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, assay: pd.Series, flag):
-    """Return value, lloq and blq, checking that the BLQ flag agrees with value and LLOQ."""
-    value = to_float(
-        ctx,
-        frame[plan.cols["value"]],
-        plan.name("value"),
-        fix=_VALUE_FIX,
-        minimum=0,
-        minimum_fix="Levels cannot be negative; check the sign.",
-    )
-    raw, name = _column_or_option(ctx, frame, plan, "lloq", assay)
-    lloq = to_float(ctx, raw, name, fix=_LLOQ_FIX, required=True, minimum=0)
-    below = value < lloq
-    blq = flag.fillna(below).astype(bool)  # no value and no flag: missing, not BLQ (DESIGN 5.1)
-    flag_name = plan.name("blq") if "blq" in plan.cols else "`blq`"
-    shown = pair(value, lloq, ("value", "lloq"))
-    if plan.convention == "nonmem":
-        fix = "On a censored row DV holds the LLOQ (or less); check CENS/BLQ and DV."
-        check_rows(
-            ctx,
-            blq & (value > lloq),
-            shown,
-            flag_name,
-            "censored row{s} with DV > LLOQ",
-            fix,
-        )
-        value = value.mask(blq)
-    fix = "Correct the flag, the value or the LLOQ so that BLQ means value < LLOQ."
-    check_rows(
-        ctx,
-        blq & (value >= lloq),
-        shown,
-        flag_name,
-        "row{s} flagged BLQ with value ≥ LLOQ",
-        fix + " If the value holds the LLOQ on BLQ rows, leave it empty.",
-    )
-    check_rows(
-        ctx,
-        ~blq & below,
-        shown,
-        flag_name,
-        "row{s} not flagged BLQ with value < LLOQ",
-        fix,
-    )
-    return value, lloq, blq
-
-
-def read_samples(ctx: Context, frame: pd.DataFrame, plan: ColumnPlan, flag: pd.Series):
+def read_samples(
+    ctx: Context,
+    frame: pd.DataFrame,
+    plan: ColumnPlan,
+    flag: pd.Series,
+    decimal: str,
+    notes: Notes,
+) -> pd.DataFrame:
     """Build the canonical columns (plus optional and extra columns) of the sample rows."""
     assay = _read_assay(ctx, frame, plan)
-    value, lloq, blq = _read_levels(ctx, frame, plan, assay, flag.loc[frame.index])
+    lloq_source = _column_or_option(ctx, frame, plan, "lloq", assay, optional=True)
+    value, lloq, blq = read_levels(
+        ctx, frame, plan, flag.loc[frame.index], lloq_source, assay, decimal, notes
+    )
     kin = pd.DataFrame(
         {
             "value": value,
             "assay": assay,
-            "unit": _read_units(ctx, frame, plan, assay),
+            "unit": _read_units(ctx, frame, plan, assay, notes),
             "lloq": lloq,
             "blq": blq,
         }
     )
-    for key in OPTIONAL_COLUMNS:
-        if key in plan.cols:
+    for key in (*OPTIONAL_COLUMNS, "cd3_count"):
+        if key in plan.cols and key != "nominal_time":
             kin[key] = frame[plan.cols[key]]
     if "dose" in kin:
         fix = "Doses must be non-negative numbers."
         kin["dose"] = to_float(ctx, kin["dose"], plan.name("dose"), fix=fix, minimum=0)
+    if "cd3_count" in kin:
+        fix = "CD3+ counts are numbers of cells/uL."
+        kin["cd3_count"] = to_float(ctx, kin["cd3_count"], plan.name("cd3_count"), fix=fix,
+                                    minimum=0)  # fmt: skip
     if "tissue" in kin:  # part of the sample key, so it cannot be empty
         fix = "Name the tissue of every sample (e.g. blood), or drop the column if all are blood."
         kin["tissue"] = to_label(ctx, kin["tissue"], plan.name("tissue"), fix=fix)

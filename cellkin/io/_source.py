@@ -4,14 +4,25 @@
 its extension (CSV may be compressed) or copies a DataFrame, indexes the rows by their 1-based
 data-row number (the number every error message cites) and refuses empty tables. Reader
 failures (a missing file, a truncated workbook, binary data in a ``.csv``) become
-:class:`~cellkin.errors.DataError` naming the file and the fix. :func:`read_header` reads only
-the column names (for table recognition) and :func:`sha256` checksums a file (provenance).
+:class:`~cellkin.errors.DataError` naming the file and the fix. Compressed CSVs (``.gz``,
+``.bz2``, ``.xz``, a ``.zip`` holding one file) are decompressed by their extension; the layout
+of text files (separator, decimal comma, title lines) is detected by
+:mod:`cellkin.io._layout` and Excel sheets are read by :mod:`cellkin.io._excel`.
+:func:`read_header` reads only the column names (for table recognition) and :func:`sha256`
+checksums a file (provenance).
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import io
+import lzma
 import os
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +30,11 @@ import pandas as pd
 
 from cellkin._validation import Context
 from cellkin.errors import DataError
+from cellkin.io._excel import read_excel
+from cellkin.io._layout import sniff_text
+from cellkin.io._notes import Notes
 
-__all__ = ["TEXT_COLUMNS", "file_kind", "read_header", "read_source", "sha256"]
+__all__ = ["TEXT_COLUMNS", "Source", "file_kind", "read_header", "read_source", "sha256"]
 
 #: Columns read as text from CSV files so that identifiers such as "001" keep their zeros.
 TEXT_COLUMNS = frozenset({"subject", "id", "usubjid", "subjid", "lesion_id", "visit"})
@@ -41,12 +55,44 @@ def file_kind(path: Path) -> str | None:
     return _READERS.get(suffixes[-1] if suffixes else "")
 
 
-def read_source(source: Any, sheet_name: int | str = 0) -> tuple[pd.DataFrame, Context]:
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A table as read from its source, before any column is interpreted.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The rows, indexed 1..n by data row (empty rows dropped), column names stripped.
+    ctx : Context
+        How to name the table and its rows in messages.
+    decimal : str
+        The decimal mark of numbers written as text (``"."`` or ``","``).
+    thousands : str or None
+        The thousands separator of numbers written as text.
+    notes : Notes
+        What was detected while reading (layout, skipped title rows).
+    """
+
+    frame: pd.DataFrame
+    ctx: Context
+    decimal: str = "."
+    thousands: str | None = None
+    notes: Notes = field(default_factory=Notes)
+
+
+def read_source(
+    source: Any, sheet_name: int | str = 0, options: Mapping[str, Any] | None = None
+) -> Source:
     """Read a path or copy a DataFrame; index the rows 1..n and check the table is not empty.
 
     Column names are stripped of surrounding blanks; rows with every cell empty are dropped
-    (they hold no data). The caller's DataFrame is never modified.
+    (they hold no data). The caller's DataFrame is never modified. `options` may give the
+    layout of a file: ``sep``, ``decimal``, ``thousands``, ``skiprows`` (rows above the
+    header) and ``sheet`` (overrides `sheet_name`); what is not given is detected.
     """
+    options = dict(options or {})
+    notes = Notes()
+    layout: dict[str, Any] = {"decimal": ".", "thousands": None}
     if isinstance(source, pd.DataFrame):
         frame = source.copy(deep=True)
         labels = tuple(source.index)
@@ -56,7 +102,8 @@ def read_source(source: Any, sheet_name: int | str = 0) -> tuple[pd.DataFrame, C
         ctx = Context("DataFrame input", None if default else labels)
     elif isinstance(source, (str, os.PathLike)):
         ctx = Context(os.fspath(source))
-        frame = _read_file(ctx, Path(source), sheet_name)
+        sheet = options.get("sheet", sheet_name)
+        frame, layout = _read_file(ctx, Path(source), sheet, options, notes)
     else:
         raise TypeError(
             f"source must be a file path or a pandas DataFrame, not {type(source).__name__}"
@@ -76,28 +123,31 @@ def read_source(source: Any, sheet_name: int | str = 0) -> tuple[pd.DataFrame, C
             "the table has no data rows (only a header, or every row is empty). "
             "Check that you passed the right file and sheet."
         )
-    return frame, ctx
+    return Source(frame, ctx, layout["decimal"], layout["thousands"], notes)
 
 
-def _read_file(ctx: Context, path: Path, sheet_name: int | str) -> pd.DataFrame:
+def _read_file(
+    ctx: Context, path: Path, sheet_name: int | str, options: dict[str, Any], notes: Notes
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read one file by its extension, turning reader exceptions into DataError."""
     kind = file_kind(path)
     if kind is None:
         known = ", ".join(sorted(_READERS))
         raise ctx.error(
             f"unsupported file extension {path.suffix or '(none)'!r}; cellkin reads {known} "
-            "(CSV may be compressed, e.g. .csv.gz). For SAS XPT, read it with "
+            "(CSV may be compressed: .gz, .bz2, .xz, .zip). For SAS XPT, read it with "
             "pandas.read_sas() and pass the DataFrame."
         )
     if not path.is_file():
         where = "is a folder, not a file" if path.is_dir() else "not found"
         raise ctx.error(f"file {where} (looked for {path.resolve()}); check the path.")
+    plain: dict[str, Any] = {"decimal": ".", "thousands": None}
     try:
         if kind == "excel":
-            return _read_excel(ctx, path, sheet_name)
+            return read_excel(ctx, path, sheet_name, options, notes), plain
         if kind == "parquet":
-            return pd.read_parquet(path)
-        return _read_text(ctx, path, "\t" if kind == "tsv" else ",")
+            return pd.read_parquet(path), plain
+        return _read_text(ctx, path, "\t" if kind == "tsv" else None, options, notes)
     except DataError:
         raise
     except ImportError as exc:
@@ -111,45 +161,61 @@ def _read_file(ctx: Context, path: Path, sheet_name: int | str) -> pd.DataFrame:
         ) from exc
 
 
-def _read_text(ctx: Context, path: Path, sep: str) -> pd.DataFrame:
-    """Read CSV/TSV: identifiers as text, '.' as missing (NONMEM), UTF-8 or Windows-1252."""
-    with open(path, "rb") as handle:
-        head = handle.read(65536)
-    if b"\x00" in head:
+def _read_bytes(ctx: Context, path: Path) -> bytes:
+    """The file's bytes, decompressed by the extension (.gz, .bz2, .xz, a one-file .zip)."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            members = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(members) != 1:
+                raise ctx.error(
+                    f"the zip archive holds {len(members)} files; cellkin reads a zip with "
+                    "exactly one table in it."
+                )
+            return archive.read(members[0])
+    if suffix == ".zst":
+        raise ctx.error("Zstandard (.zst) files are not read; decompress the file first.")
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
+    with opener(path, "rb") as handle:
+        return handle.read()
+
+
+def _read_text(
+    ctx: Context, path: Path, sep: str | None, options: dict[str, Any], notes: Notes
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read CSV/TSV (compressed or not): layout detected, identifiers as text, '.' missing."""
+    data = _read_bytes(ctx, path)
+    if b"\x00" in data[:65536]:
         raise ctx.error(
             "the file contains binary data (NUL bytes), so it is not a text CSV. If it is an "
             "Excel or parquet file, give it the matching extension."
         )
     for encoding in _ENCODINGS:
         try:
-            header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
-            text = {col: str for col in header if str(col).strip().casefold() in TEXT_COLUMNS}
-            return pd.read_csv(path, sep=sep, encoding=encoding, dtype=text, na_values=["."])
+            text = data.decode(encoding)
+            break
         except UnicodeDecodeError:
             continue
-    raise ctx.error("the file is neither UTF-8 nor Windows-1252 text; save it as UTF-8 CSV.")
-
-
-def _read_excel(ctx: Context, path: Path, sheet_name: int | str) -> pd.DataFrame:
-    """Read one sheet, naming the sheets there are when the requested one is absent."""
-    with pd.ExcelFile(path) as book:
-        names = book.sheet_names
-        ok = (
-            sheet_name in names
-            if isinstance(sheet_name, str)
-            else isinstance(sheet_name, int) and 0 <= sheet_name < len(names)
-        )
-        if not ok:
-            raise ctx.error(
-                f"no sheet {sheet_name!r}; the workbook has sheets "
-                f"{', '.join(repr(n) for n in names)}. Pass `sheet_name=` with one of them "
-                "(a name or a 0-based position)."
-            )
-        return book.parse(sheet_name, na_values=["."])
+    else:
+        raise ctx.error("the file is neither UTF-8 nor Windows-1252 text; save it as UTF-8 CSV.")
+    if not text.strip():
+        raise ctx.error("the file is empty (no header and no rows).")
+    given = {k: options[k] for k in ("sep", "decimal", "thousands", "skiprows") if k in options}
+    if sep is not None:
+        given.setdefault("sep", sep)
+    layout = sniff_text(ctx, text, given)
+    if (layout.sep, layout.decimal, layout.thousands, layout.skiprows) != (",", ".", None, 0):
+        notes.add("layout", "", 0, f"file read as {layout.describe()}")
+    kwargs = {"sep": layout.sep, "decimal": layout.decimal, "thousands": layout.thousands,
+              "skiprows": layout.skiprows, "na_values": ["."]}  # fmt: skip
+    header = pd.read_csv(io.StringIO(text), nrows=0, **kwargs).columns
+    ids = {col: str for col in header if str(col).strip().casefold() in TEXT_COLUMNS}
+    frame = pd.read_csv(io.StringIO(text), dtype=ids, **kwargs)
+    return frame, {"decimal": layout.decimal, "thousands": layout.thousands}
 
 
 def read_header(path: str | os.PathLike[str]) -> list[str]:
-    """The column names of a table file, without reading its rows.
+    """The column names of a table file, as the readers see them (layout detected).
 
     Raises
     ------
@@ -159,27 +225,14 @@ def read_header(path: str | os.PathLike[str]) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    kind = file_kind(path)
-    try:
-        if kind == "parquet":
-            import pyarrow.parquet as pq
+    if file_kind(path) == "parquet":
+        import pyarrow.parquet as pq
 
-            names = pq.read_schema(path).names
-        elif kind == "excel":
-            names = pd.read_excel(path, nrows=0).columns
-        else:
-            names = _read_csv_header(path, "\t" if kind == "tsv" else ",")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the header ({exc})") from None
-    return [str(name) for name in names]
-
-
-def _read_csv_header(path: Path, sep: str) -> pd.Index:
-    """The header of a CSV/TSV file in UTF-8 or, failing that, Windows-1252."""
-    try:
-        return pd.read_csv(path, nrows=0, sep=sep, encoding=_ENCODINGS[0]).columns
-    except UnicodeDecodeError:
-        return pd.read_csv(path, nrows=0, sep=sep, encoding=_ENCODINGS[1]).columns
+        try:
+            return [str(name) for name in pq.read_schema(path).names]
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read the header ({exc})") from None
+    return [str(name) for name in read_source(path).frame.columns]
 
 
 def sha256(path: str | os.PathLike[str]) -> str:

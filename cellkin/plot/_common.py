@@ -11,7 +11,18 @@ from scipy import stats
 
 from cellkin.errors import DataError
 
-__all__ = ["BLQ_STYLE", "DAYS", "assay_rows", "identity_line", "log_mean_ci", "note"]
+__all__ = [
+    "BINNED_NOTE",
+    "BLQ_STYLE",
+    "DAYS",
+    "TIME_WINDOW_DAYS",
+    "assay_rows",
+    "binned_days",
+    "identity_line",
+    "is_binned",
+    "log_mean_ci",
+    "note",
+]
 
 #: x-axis label of every kinetics figure.
 DAYS = "days since infusion"
@@ -20,7 +31,8 @@ BLQ_STYLE = {"marker": "v", "mfc": "none", "ls": "none"}
 
 
 def assay_rows(kinetics: pd.DataFrame, assay: str) -> pd.DataFrame:
-    """The samples of one assay (one unit), with a ``nominal`` time column."""
+    """The samples of one assay (one unit), with a ``nominal`` time column (the visit's
+    nominal day, or the actual day binned into a window: :func:`binned_days`)."""
     missing = {"subject", "time", "value", "assay", "unit", "lloq", "blq"} - set(kinetics)
     if missing:
         raise DataError(f"kinetics table lacks column(s) {sorted(missing)}; read it with "
@@ -35,13 +47,42 @@ def assay_rows(kinetics: pd.DataFrame, assay: str) -> pd.DataFrame:
     return rows.assign(nominal=_nominal(rows))
 
 
+#: Nominal days that actual sampling days are binned to when a table has no ``nominal_time``
+#: (a typical CAR-T schedule). A post-infusion day t goes to the nominal day d nearest on the
+#: log(1 + t) scale, so each window runs between the geometric midpoints of log(1 + d) of its
+#: neighbours (day 7 takes days 5.32–8.38, day 28 takes 24.26–34.31); pre-infusion days go to −1.
+TIME_WINDOW_DAYS = (0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 14.0, 21.0, 28.0, 42.0, 56.0, 84.0,
+                    112.0, 168.0, 252.0, 365.0, 547.0, 730.0, 1095.0)  # fmt: skip
+#: Note drawn on figures whose visit bins come from :data:`TIME_WINDOW_DAYS`.
+BINNED_NOTE = (
+    "no nominal times: actual days binned into windows around days 0, 1, 2, 3, 4, 7, "
+    "10, 14, 21, 28, 42, 56, 84, ... (log scale)"
+)
+
+
+def binned_days(time: np.ndarray) -> np.ndarray:
+    """Each actual day as the nominal day of its window (:data:`TIME_WINDOW_DAYS`)."""
+    grid = np.log1p(np.asarray(TIME_WINDOW_DAYS))
+    logs = np.log1p(np.clip(time, 0.0, None))
+    nearest = np.abs(logs[:, None] - grid[None, :]).argmin(axis=1)
+    return np.where(time < 0, -1.0, np.asarray(TIME_WINDOW_DAYS)[nearest])
+
+
 def _nominal(rows: pd.DataFrame) -> np.ndarray:
-    """Nominal time where the table has it, the actual time otherwise."""
+    """Nominal time where the table has it, the actual time binned into windows otherwise."""
     time = rows["time"].to_numpy(float)
+    binned = binned_days(time)
     if "nominal_time" not in rows:
-        return time
+        return binned
     nominal = pd.to_numeric(rows["nominal_time"], errors="coerce").to_numpy(float)
-    return np.where(np.isfinite(nominal), nominal, time)
+    return np.where(np.isfinite(nominal), nominal, binned)
+
+
+def is_binned(rows: pd.DataFrame) -> bool:
+    """Whether some visit bins of `rows` come from binning actual days (no nominal time)."""
+    if "nominal_time" not in rows:
+        return True
+    return bool(pd.to_numeric(rows["nominal_time"], errors="coerce").isna().any())
 
 
 def identity_line(ax: Any, values: np.ndarray) -> None:

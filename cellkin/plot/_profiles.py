@@ -10,7 +10,15 @@ import pandas as pd
 from cellkin._stats import check_confidence
 from cellkin.errors import OptionError
 from cellkin.plot._axes import axes
-from cellkin.plot._common import BLQ_STYLE, DAYS, assay_rows, log_mean_ci
+from cellkin.plot._common import (
+    BINNED_NOTE,
+    BLQ_STYLE,
+    DAYS,
+    assay_rows,
+    is_binned,
+    log_mean_ci,
+    note,
+)
 
 __all__ = ["spaghetti"]
 
@@ -65,8 +73,9 @@ def spaghetti(
     one group when neither has it.
 
     The summary (``summary="geometric_mean"``) is, per group and nominal time (the
-    ``nominal_time`` column where present, otherwise ``time``), the geometric mean of the
-    samples with **BLQ samples replaced by LLOQ/2**, with its t-based CI
+    ``nominal_time`` column where present; otherwise the actual day binned into the windows
+    of ``cellkin.plot._common.TIME_WINDOW_DAYS``, which the figure then notes), the geometric
+    mean of the samples with **BLQ samples replaced by LLOQ/2**, with its t-based CI
     ``exp(m ± t((1 + confidence)/2, n−1)·s/√n)`` (``m``, ``s``: mean and SD of the log levels;
     no CI when n = 1), drawn as markers joined by a line with error bars. ``summary=None`` draws the
     individual profiles only.
@@ -120,10 +129,12 @@ def spaghetti(
     unit = rows["unit"].dropna().iloc[0] if rows["unit"].notna().any() else ""
     ax.set_xlabel(DAYS)
     ax.set_ylabel(f"{assay} ({unit})" if unit else assay)
-    note = "; BLQ as LLOQ/2 in the geometric mean" if summary is not None else ""
-    ax.set_title(f"Observed {assay} by {by if len(order) > 1 else 'subject'}{note}",
+    suffix = "; BLQ as LLOQ/2 in the geometric mean" if summary is not None else ""
+    ax.set_title(f"Observed {assay} by {by if len(order) > 1 else 'subject'}{suffix}",
                  fontsize="medium")  # fmt: skip
     ax.legend(fontsize="x-small", ncols=2 if len(order) > 2 else 1)
+    if summary is not None and is_binned(rows):
+        note(ax, BINNED_NOTE)
     return ax
 
 

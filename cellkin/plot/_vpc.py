@@ -13,7 +13,7 @@ from cellkin.errors import DataError, FitError, OptionError
 from cellkin.fit import FitResult
 from cellkin.models.transforms import Transform
 from cellkin.plot._axes import axes
-from cellkin.plot._common import DAYS, assay_rows
+from cellkin.plot._common import BINNED_NOTE, DAYS, assay_rows, is_binned, note
 from cellkin.plot._fits import converged_fits, fit_map
 from cellkin.plot._population import population
 from cellkin.population import PopulationFit
@@ -126,8 +126,10 @@ def vpc(
        drawn: a shaded band between the outermost ones (the prediction interval) and dashed
        lines for each;
     7. the quantified observed samples (grey dots, at their nominal time) and the observed
-       `quantiles` per nominal-time bin (``nominal_time`` where present; bins with at least
-       3 samples), BLQ samples counted at the LLOQ as the simulated ones are: solid lines.
+       `quantiles` per nominal-time bin (``nominal_time`` where present, otherwise the actual
+       day binned into the windows of ``cellkin.plot._common.TIME_WINDOW_DAYS``, noted on the
+       figure; bins with at least 3 samples), BLQ samples counted at the LLOQ as the simulated
+       ones are: solid lines.
 
     A quantile drawn at the LLOQ (dotted line) means "at or below the LLOQ". Pre-infusion
     samples (time < 0) are left out.
@@ -197,4 +199,6 @@ def vpc(
     ax.set_ylabel(f"{assay} ({unit})" if unit else assay)
     ax.set_title(f"VPC ({len(converged)} converged fits; two-stage)", fontsize="medium")
     ax.legend(fontsize="x-small")
+    if is_binned(observed):
+        note(ax, BINNED_NOTE)
     return ax

@@ -12,6 +12,7 @@ data at hand (a missing table, too few subjects for a regression) becomes a row 
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "LANDMARK_MONTHS",
     "SAFETY_WINDOW_DAYS",
     "TBB_HORIZON_DAYS",
+    "UNKNOWN_DOSE",
     "StudyAnalysis",
     "analyse_study",
     "kinetic_endpoints",
@@ -53,6 +55,17 @@ LANDMARK_MONTHS = (1, 2, 3, 6, 12)
 SAFETY_WINDOW_DAYS = float(MONTH_DAYS[3])
 #: Horizon of the time-back-to-baseline endpoint (6 months).
 TBB_HORIZON_DAYS = float(MONTH_DAYS[6])
+#: Group of kinetics subjects that have no row in the subject table (no dose known).
+UNKNOWN_DOSE = "unknown dose"
+#: Subject-table columns each endpoint needs; a subject with a blank cell among them is left
+#: out of that endpoint only (and listed).
+ENDPOINT_COLUMNS = {
+    "PFS": ("pfs_days", "pfs_event"),
+    "OS": ("os_days", "os_event"),
+    "CRS": ("crs_grade",),
+    "ICANS": ("icans_grade",),
+    "DLT": ("dlt",),
+}
 #: Binary outcomes of the exposure–response analysis and the subject column each needs.
 _ER_OUTCOMES = {"responder": "responder", "crs>=2": "crs_grade", "icans>=1": "icans_grade",
                 "dlt": "dlt"}  # fmt: skip
@@ -268,12 +281,25 @@ def _landmark_rates(inputs: StudyInputs, by: str | None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _complete(subjects: pd.DataFrame, endpoint: str, excluded: list[dict[str, str]]):
+    """The subjects whose cells for `endpoint` are filled; the others listed in `excluded`."""
+    columns = [c for c in ENDPOINT_COLUMNS[endpoint] if c in subjects]
+    blank = subjects[columns].isna().any(axis=1)
+    for _, row in subjects[blank].iterrows():
+        cells = ", ".join(f"`{c}`" for c in columns if pd.isna(row[c]))
+        excluded.append({"step": endpoint, "subject": str(row["subject"]),
+                         "reason": f"blank {cells} in the subject table: left out of "
+                         f"{endpoint} only"})  # fmt: skip
+    return subjects[~blank]
+
+
 def _survival(
-    inputs: StudyInputs, endpoint: str, by: str | None
+    inputs: StudyInputs, endpoint: str, by: str | None, excluded: list[dict[str, str]]
 ) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     subjects = inputs.subjects
     if subjects is None or f"{endpoint}_days" not in subjects:
         raise _missing(endpoint.upper(), f"`{endpoint}_days`/`{endpoint}_event` in subjects")
+    subjects = _complete(subjects, endpoint.upper(), excluded)
     result = outcomes.kaplan_meier(subjects, endpoint=endpoint, by=by)
     pooled = outcomes.kaplan_meier(subjects, endpoint=endpoint)
     days = [MONTH_DAYS[m] for m in LANDMARK_MONTHS]
@@ -357,7 +383,9 @@ def analyse_study(
         "km_confidence_interval": "95%, log-log (as R survfit conf.type='log-log')",
         "response_confidence_interval": "95% exact (Clopper-Pearson)",
     }  # fmt: skip
-    run = _Run(inputs, _group_column(inputs.subjects), _Steps(progress, total=11))
+    inputs, unknown, left_out = _restrict(inputs)
+    run = _Run(inputs, _group_column(inputs.subjects), _Steps(progress, total=11), unknown=unknown)
+    run.steps.failures.extend(left_out)
     nca_table = _nca_step(run, options["nca"])
     batch, fit_failures = _fit_step(run, model, options["fit"], n_jobs, executor, progress)
     model_table = _model_metrics_step(run, batch, model_fits)
@@ -373,6 +401,7 @@ def analyse_study(
         run.steps.failures + fit_failures, columns=["step", "subject", "reason"]
     ).astype(str)
     options["group_by"] = run.by
+    options["unknown_dose_subjects"] = list(unknown)
     return StudyAnalysis(
         inputs=inputs,
         options=options,
@@ -392,6 +421,49 @@ class _Run:
     steps: _Steps
     tables: dict[str, pd.DataFrame | None] = field(default_factory=dict)
     objects: dict[str, Any] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def kinetic_subjects(self) -> pd.DataFrame | None:
+        """The subject table plus one row per kinetics-only subject, grouped as
+        :data:`UNKNOWN_DOSE` (for the kinetics summaries only: they are in no safety or
+        efficacy denominator)."""
+        subjects = self.inputs.subjects
+        if subjects is None or not self.unknown or self.by is None:
+            return subjects
+        known = subjects.assign(**{self.by: subjects[self.by].astype(str)})
+        extra = pd.DataFrame({"subject": self.unknown, self.by: UNKNOWN_DOSE})
+        return pd.concat([known[["subject", self.by]], extra], ignore_index=True)
+
+
+def _restrict(inputs: StudyInputs) -> tuple[StudyInputs, list[str], list[dict[str, str]]]:
+    """Clinical tables restricted to the subject table's subjects; the kinetics-only subjects;
+    and one failure row per subject left out, with the reason."""
+    subjects = inputs.subjects
+    if subjects is None:
+        return inputs, [], []
+    known = set(subjects["subject"].astype(str))
+    rows: list[dict[str, str]] = []
+    changes: dict[str, pd.DataFrame] = {}
+    for name, step in (("lesions", "efficacy"), ("adverse_events", "safety")):
+        table = inputs.table(name)
+        if table is None:
+            continue
+        absent = ~table["subject"].astype(str).isin(known)
+        for subject in pd.unique(table.loc[absent, "subject"].astype(str)):
+            rows.append({"step": f"inputs: {name}", "subject": subject, "reason": "not in the "
+                         f"subject table: left out of {step}"})  # fmt: skip
+        if absent.any():
+            changes[name] = table[~absent].reset_index(drop=True)
+    for row in inputs.problems.itertuples() if len(inputs.problems) else ():
+        if "not in the subject table" not in row.message:
+            rows.append({"step": f"inputs: {row.table}", "subject": row.subject,
+                         "reason": f"{row.severity}: {row.message}"})  # fmt: skip
+    unknown = [s for s in pd.unique(inputs.kinetics["subject"].astype(str)) if s not in known]
+    for subject in unknown:
+        rows.append({"step": "inputs: kinetics", "subject": subject, "reason": "not in the "
+                     f"subject table: kinetics only, grouped as '{UNKNOWN_DOSE}'"})  # fmt: skip
+    return dataclasses.replace(inputs, **changes), unknown, rows
 
 
 def _nca_step(run: _Run, options: dict[str, Any]) -> pd.DataFrame | None:
@@ -400,7 +472,7 @@ def _nca_step(run: _Run, options: dict[str, Any]) -> pd.DataFrame | None:
     if nca_table is not None:
         run.objects["nca"] = nca_table
         run.tables["nca"] = nca_table
-        run.tables["nca_summary"] = summarize(nca_table, by=run.by, subjects=run.inputs.subjects)
+        run.tables["nca_summary"] = summarize(nca_table, by=run.by, subjects=run.kinetic_subjects)
     return nca_table
 
 
@@ -447,7 +519,7 @@ def _model_metrics_step(run: _Run, batch: Any, model_fits: str) -> pd.DataFrame 
     run.objects["model_metrics_selected"] = chosen
     if len(chosen):
         run.tables["model_metrics_summary"] = summarize(
-            chosen, by=run.by, subjects=run.inputs.subjects
+            chosen, by=run.by, subjects=run.kinetic_subjects
         )
     return chosen
 
@@ -460,16 +532,26 @@ def _kinetic_endpoints(
     model_fits: str,
 ) -> pd.DataFrame:
     """Peak time and time back to baseline, observed (NCA) and model-based."""
-    subjects, by = run.inputs.subjects, run.by
     frames = []
     if nca_table is not None:
-        frames.append(kinetic_endpoints(nca_table, subjects, basis="observed (NCA)", by=by))
+        frames += _endpoints_by_group(run, nca_table, "observed (NCA)")
     if model_table is not None and len(model_table):
-        label = f"model ({model}, {model_fits} fits)"
-        frames.append(kinetic_endpoints(model_table, subjects, basis=label, by=by))
+        frames += _endpoints_by_group(run, model_table, f"model ({model}, {model_fits} fits)")
     if not frames:
         raise _missing("kinetic endpoints", "NCA or model-based metrics")
     return pd.concat(frames, ignore_index=True)
+
+
+def _endpoints_by_group(run: _Run, metrics: pd.DataFrame, basis: str) -> list[pd.DataFrame]:
+    """Kinetic endpoints by group with "all" over the subject table's subjects, and the
+    kinetics-only subjects as their own :data:`UNKNOWN_DOSE` group (one denominator per row)."""
+    unknown = metrics["subject"].astype(str).isin(run.unknown)
+    subjects, by = run.inputs.subjects, run.by
+    frames = [kinetic_endpoints(metrics[~unknown], subjects, basis=basis, by=by)]
+    if unknown.any():
+        alone = kinetic_endpoints(metrics[unknown], None, basis=basis, by=None)
+        frames.append(alone.assign(group=UNKNOWN_DOSE))
+    return frames
 
 
 def _safety_step(run: _Run) -> None:
@@ -484,14 +566,15 @@ def _safety_step(run: _Run) -> None:
         run.tables["teae_grade3"] = teae.grade3
     with_dlt_flag = events is not None and "dlt" in events
     run.tables["dlt"] = outcomes.dlt_table(
-        subjects,
+        subjects if with_dlt_flag else _complete(subjects, "DLT", run.steps.failures),
         events if with_dlt_flag else None,
         by=by,
         window_days=SAFETY_WINDOW_DAYS if with_dlt_flag else None,
     )
     for event in ("crs", "icans"):
         if f"{event}_grade" in subjects:
-            run.tables[f"{event}_grades"] = outcomes.grade_distribution(subjects, event, by=by)
+            graded = _complete(subjects, event.upper(), run.steps.failures)
+            run.tables[f"{event}_grades"] = outcomes.grade_distribution(graded, event, by=by)
 
 
 def _efficacy_steps(run: _Run) -> pd.DataFrame | None:
@@ -508,7 +591,9 @@ def _efficacy_steps(run: _Run) -> pd.DataFrame | None:
     if landmarks is not None:
         run.tables["response_landmarks"] = landmarks
     for endpoint in ("pfs", "os"):
-        survival = run.steps.run(endpoint.upper(), lambda e=endpoint: _survival(inputs, e, by))
+        survival = run.steps.run(
+            endpoint.upper(), lambda e=endpoint: _survival(inputs, e, by, run.steps.failures)
+        )
         if survival is not None:
             run.objects[f"km_{endpoint}"] = survival[0]
             run.tables[f"{endpoint}_landmarks"], run.tables[f"{endpoint}_median"] = survival[1:]

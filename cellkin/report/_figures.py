@@ -185,7 +185,9 @@ def _dose_exposure(figure: Any, analysis: StudyAnalysis) -> None:
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("spaghetti", "kinetics",
                "Observed levels by dose level: one line per subject, BLQ samples as open "
-               "markers at the LLOQ, geometric mean with 95% CI at each nominal day.",
+               "markers at the LLOQ, geometric mean with 95% CI at each nominal day (the "
+               "visit's protocol day; a table without visits or nominal times has its actual "
+               "days binned into windows, as the figure notes).",
                (13, 4.5), _spaghetti),
     FigureSpec("individual_fits", "fit",
                "Individual model fits: observations, BLQ samples at the LLOQ, fitted curve "

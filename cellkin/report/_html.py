@@ -330,6 +330,17 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
     ]
 
 
+def _unknown_note(analysis: StudyAnalysis) -> str:
+    """What the "unknown dose" row is, when the study has kinetics-only subjects."""
+    unknown = analysis.options.get("unknown_dose_subjects") or []
+    if not unknown:
+        return ""
+    return (f" “unknown dose”: {len(unknown)} subject(s) with kinetics samples but no row in "
+            f"the subject table ({', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}; "
+            "listed under Failures and exclusions): their kinetics are shown in this row only, "
+            "and they are in no safety or efficacy denominator, nor in “all”.")  # fmt: skip
+
+
 def render_html(
     analysis: StudyAnalysis,
     figures: Mapping[str, RenderedFigure],
@@ -377,8 +388,9 @@ def render_html(
                 frame = frame.query(spec.query)
             if frame.empty and spec.name != "failures":
                 continue
+            note = spec.note + (_unknown_note(analysis) if spec.name == "overview" else "")
             blocks.append({
-                "kind": "table", "title": spec.title, "note": spec.note,
+                "kind": "table", "title": spec.title, "note": note,
                 "collapsed": spec.collapsed, "rows": len(frame),
                 "html": table_html(frame, spec.columns) if len(frame) else
                         "<p class='ok'>None.</p>",

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,20 +22,12 @@ from cellkin.errors import DataError, OptionError
 from cellkin.io import (
     STUDY_TABLES,
     identify_table,
-    read_adverse_events,
     read_kinetics_with_exclusions,
-    read_lesions,
-    read_subjects,
+    read_study,
     sha256,
 )
 
 __all__ = ["StudyInputs", "load_example_inputs", "load_inputs"]
-
-_READERS = {
-    "subjects": read_subjects,
-    "lesions": read_lesions,
-    "adverse_events": read_adverse_events,
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +49,8 @@ class StudyInputs:
         Short description of the study (the example study says it is synthetic).
     synthetic : bool
         True for the bundled example study.
+    problems : pandas.DataFrame
+        Warnings and notes of the cross-table checks (:func:`cellkin.io.check_study`).
     """
 
     kinetics: pd.DataFrame
@@ -66,6 +61,7 @@ class StudyInputs:
     exclusions: pd.DataFrame = field(default_factory=pd.DataFrame)
     label: str = ""
     synthetic: bool = False
+    problems: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def table(self, name: str) -> pd.DataFrame | None:
         """The table called `name` (one of :data:`cellkin.io.STUDY_TABLES`), or None."""
@@ -107,6 +103,8 @@ def load_inputs(
     tables: Mapping[str, str | os.PathLike[str] | None] | None = None,
     exclude_before: float | None = None,
     label: str = "",
+    mapping: Any = None,
+    normalise_ids: bool = False,
 ) -> StudyInputs:
     """Read and validate a study from files.
 
@@ -120,11 +118,17 @@ def load_inputs(
         Kinetics samples before this day are excluded (and listed).
     label : str, optional
         Study name shown in the report (default: the kinetics file name).
+    mapping : dict or path of a TOML file, optional
+        How to read the kinetics file (see :func:`cellkin.io.read_kinetics`).
+    normalise_ids : bool, default False
+        Treat subject ids that differ only in case or surrounding blanks as one subject.
 
     Raises
     ------
     DataError
-        If a table is given twice, no kinetics table is given, or a table is invalid.
+        If a table is given twice, no kinetics table is given, a table is invalid, or the
+        tables contradict each other (:func:`cellkin.io.check_study` errors; its warnings,
+        such as subjects missing from the subject table, are listed in the report).
     OptionError
         If `tables` names a table that is not one of :data:`cellkin.io.STUDY_TABLES`.
     """
@@ -138,7 +142,7 @@ def load_inputs(
         if path is not None:
             paths[name] = Path(path)
     for path in map(Path, files):
-        name = identify_table(path)
+        name = identify_table(path, mapping=mapping)
         if name in paths:
             raise DataError(
                 f"{path}: looks like a second {name} table (the first is {paths[name]}); give "
@@ -150,14 +154,21 @@ def load_inputs(
     for path in paths.values():
         if not path.is_file():
             raise DataError(f"{path}: no such file")
-    kinetics, exclusions = read_kinetics_with_exclusions(
-        paths["kinetics"], exclude_before=exclude_before
+    study = read_study(
+        paths, mapping=mapping, exclude_before=exclude_before, normalise_ids=normalise_ids
     )
-    read = {"kinetics": kinetics}
-    read.update({name: _READERS[name](path) for name, path in paths.items() if name != "kinetics"})
+    if len(study.errors):
+        first = study.errors.iloc[0]
+        raise DataError(
+            f"{len(study.errors)} error(s) in the study tables (run `cellkin validate` on the "
+            f"same files to list them all); the first, in {first['table']}: {first['message']}"
+        )
+    read = {name: table for name, table in study.tables.items() if table is not None}
+    exclusions = study.exclusions
     return StudyInputs(
         **read,
         files=pd.DataFrame([_file_row(name, paths[name], read[name]) for name in paths]),
         exclusions=exclusions,
         label=label or paths["kinetics"].stem,
+        problems=study.problems,
     )

@@ -70,7 +70,8 @@ def endpoint_overview(analysis: StudyAnalysis) -> pd.DataFrame:
         return table[mask].iloc[0] if mask.any() else None
 
     rows = []
-    for group in groups["group"]:
+    unknown = analysis.options.get("unknown_dose_subjects") or []
+    for group in [*groups["group"], *(["unknown dose"] if unknown else [])]:
         row: dict[str, Any] = {"group": group}
         dlt = row_of("dlt", group)
         if dlt is not None:
