@@ -237,6 +237,42 @@ def fit_population(
     Returns
     -------
     PopulationFit
+
+    Notes
+    -----
+    **Models with a kink** (the Stein closed form at Tmax, where the derivative of the level in
+    time and in Tmax jumps). Estimators built on derivatives of the model stumble there: a
+    linearisation (FO/FOCE, R ``nlme``'s PNLS step) is wrong or fails when Tmax crosses a
+    sample time, which is one reason the field fits these models by SAEM. In cellkin:
+
+    * every Metropolis–Hastings proposal, in SAEM and in the conditional draws (metrics' CIs,
+      conditional mean and SD), is accepted on the likelihood evaluated exactly at the
+      proposal (the compiled closed form, M3 for censored samples), with no derivative;
+    * SAEM's M-step needs no derivative of the model: typical values and Ω in closed form
+      from the sufficient statistics of the sampled individual parameters, σ of a
+      log-additive assay from the squared residuals; parameters without a random effect and
+      other error models by Nelder–Mead on the likelihood values. The kink costs nothing;
+    * the standard errors (Louis' information) differentiate only the normal density of the
+      individual parameters (closed forms) for parameters with a random effect; the data
+      likelihood is differentiated (central differences) only in the coefficients of
+      parameters without one and in the error parameters — give Tmax a random effect (the
+      default) to keep the kink out of the SEs;
+    * the EBE (conditional mode) is a quasi-Newton search with central-difference gradients
+      and an Armijo line search that takes only steps that lower the objective, started at
+      the best of the subject's conditional draws: a kink can stop it early, never at a
+      point worse than that draw;
+    * −2 ln L is estimated by importance sampling, again on likelihood values only.
+
+    Examples
+    --------
+    >>> import cellkin
+    >>> from cellkin.population import PopulationOptions
+    >>> study = cellkin.load_example()
+    >>> quick = PopulationOptions(min_exploratory=40, max_exploratory=40, n_smoothing=20,
+    ...                           n_draws=50, n_importance=50, n_replicates=0)
+    >>> fit = cellkin.fit_population(study.kinetics, progress=False, options=quick)
+    >>> fit.n_subjects, len(fit.failures)  # every subject with a post-infusion qPCR sample
+    (27, 0)
     """
     options = options or PopulationOptions()
     model = models.get(model)

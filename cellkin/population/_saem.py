@@ -24,8 +24,15 @@ Each iteration ``k``
 
 During the first ``min_exploratory / 2`` iterations the variances are annealed — Ω's diagonal and
 σ may shrink by at most 3% per iteration — so that the chains explore before they settle.
-Parameters estimated without a random effect are sampled with a variance that decays by 5%
-per exploratory iteration (Monolix's treatment): their mean is then their estimate.
+Parameters estimated without a random effect are not sampled: every chain holds them at
+their current typical value ``Z_iγ_j``, and the M-step maximises the data log-likelihood of the
+current chains in their coefficients numerically (Nelder–Mead), stochastically approximated in
+the parameters, :math:`\gamma \leftarrow \gamma + \gamma_k(\gamma^* - \gamma)`, as saemix does
+for its fixed effects without variability. (Sampling them with a variance that decays towards
+zero, Monolix's treatment, made their estimate the mean of draws that the other parameters'
+chains adapt to, not a maximum of the likelihood: on a simulated trial of the example schedule
+the fit ended 10 units of −2 ln L above the nested model that fixes those parameters at their
+true values.)
 
 The exploratory phase stops, at a check every 25 iterations, once every parameter's mean over
 the last 50 iterations differs from its mean over the 50 before by less than a tenth of the
@@ -65,7 +72,7 @@ __all__ = ["Chains", "SAEMOptions", "SAEMRun", "run_saem"]
 
 _TARGET_ACCEPTANCE = 0.4
 _ANNEALING = 0.97
-_DECAY = 0.95
+_NONRANDOM_OMEGA = 1e-10  # nominal variance of a parameter without a random effect
 
 
 @dataclass(frozen=True)
@@ -144,14 +151,16 @@ class SAEM:
         self.r = len(design.sampled)
         self.designs = [design.design_matrix(j) for j in range(self.r)]
         self.projections = [np.linalg.pinv(z) for z in self.designs]
-        self.initial_omega = np.diag(start.omega).copy()
+        self.nonrandom = np.flatnonzero(~design.random)
         self.counts = np.bincount(data.assay, minlength=len(data.assays)).astype(float)
+        omega = self.estimates.omega
+        omega[self.nonrandom, :] = 0.0
+        omega[:, self.nonrandom] = 0.0
+        omega[self.nonrandom, self.nonrandom] = _NONRANDOM_OMEGA
         means = np.tile(start.means(design), (self.n_chains, 1))
-        self.chains = Chains(
-            means.copy(),
-            self.evaluator.loglik(means, start.error),
-            0.5 * np.sqrt(np.diag(start.omega)),
-        )
+        steps = 0.5 * np.sqrt(np.diag(start.omega))
+        steps[self.nonrandom] = 0.0
+        self.chains = Chains(means.copy(), self.evaluator.loglik(means, start.error), steps)
         self.statistics = _Statistics(data.n, self.r, len(data.assays))
 
     # -------------------------------------------------------------------------- simulation
@@ -173,12 +182,13 @@ class SAEM:
         root = np.linalg.cholesky(est.omega)
         for _ in range(n1):
             proposal = means + rng.standard_normal(chains.sampled.shape) @ root.T
+            proposal[:, self.nonrandom] = means[:, self.nonrandom]
             loglik = self.evaluator.loglik(proposal, est.error)
             self._accept(proposal, loglik, loglik - chains.loglik)
         prior = self.evaluator.logprior(chains.sampled, means, precision)
         rates = np.zeros(self.r)
         for _ in range(n2):
-            for j in range(self.r):
+            for j in np.flatnonzero(self.design.random):
                 proposal = chains.sampled.copy()
                 proposal[:, j] += chains.steps[j] * rng.standard_normal(chains.n_rows)
                 loglik = self.evaluator.loglik(proposal, est.error)
@@ -253,7 +263,10 @@ class SAEM:
         sampled = self.chains.sampled.reshape(self.n_chains, self.data.n, self.r)
         second = np.einsum("cni,cnj->ij", sampled, sampled) / self.n_chains
         stats.update(gamma, sampled.mean(axis=0), second, squared)
-        est.coefficients = [p @ stats.phi[:, j] for j, p in enumerate(self.projections)]
+        coefficients = [p @ stats.phi[:, j] for j, p in enumerate(self.projections)]
+        for j in self.nonrandom:  # not sampled: their own numerical step below
+            coefficients[j] = est.coefficients[j]
+        est.coefficients = coefficients
         means = est.means(design)
         n = self.data.n
         omega = (stats.second - stats.phi.T @ means - means.T @ stats.phi + means.T @ means) / n
@@ -262,17 +275,48 @@ class SAEM:
         diagonal = np.maximum(np.diag(omega), 1e-8)
         if annealing:
             diagonal = np.maximum(diagonal, _ANNEALING**2 * np.diag(est.omega))
-        fixed_effect = ~design.random
-        decay = _DECAY ** (2 * min(iteration, self.options.max_exploratory))
-        diagonal[fixed_effect] = np.maximum(self.initial_omega[fixed_effect] * decay, 1e-10)
+        diagonal[self.nonrandom] = _NONRANDOM_OMEGA
+        omega[self.nonrandom, :] = 0.0
+        omega[:, self.nonrandom] = 0.0
         omega[np.diag_indices_from(omega)] = diagonal
-        omega[fixed_effect, :] = 0.0
-        omega[:, fixed_effect] = 0.0
-        omega[np.diag_indices_from(omega)] = diagonal
-        if np.linalg.eigvalsh(omega).min() <= 1e-12:  # not positive definite: no correlations
+        if np.linalg.eigvalsh(omega).min() <= 1e-12 * _NONRANDOM_OMEGA:  # not positive definite
             omega = np.diag(diagonal)
         est.omega = omega
+        self._nonrandom_step(gamma)
         self._error_step(gamma, annealing, f, y)
+
+    def _nonrandom_step(self, gamma: float) -> None:
+        """Coefficients of the parameters without a random effect: the maximum of the current
+        chains' data log-likelihood, stochastically approximated; the chains then hold the new
+        typical values."""
+        if not self.nonrandom.size:
+            return
+        est, chains = self.estimates, self.chains
+        designs = [np.tile(self.designs[j], (self.n_chains, 1)) for j in self.nonrandom]
+        sizes = np.cumsum([0] + [est.coefficients[j].size for j in self.nonrandom])
+        rows = chains.sampled.copy()
+
+        def place(x: np.ndarray) -> np.ndarray:
+            for k, j in enumerate(self.nonrandom):
+                rows[:, j] = designs[k] @ x[sizes[k] : sizes[k + 1]]
+            return rows
+
+        def minus_loglik(x: np.ndarray) -> float:
+            value = -float(np.sum(self.evaluator.loglik(place(x), est.error)))
+            return value if np.isfinite(value) else np.inf
+
+        current = np.concatenate([est.coefficients[j] for j in self.nonrandom])
+        found = optimize.minimize(
+            minus_loglik,
+            current,
+            method="Nelder-Mead",
+            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 200 * current.size},
+        )
+        best = found.x if np.isfinite(found.fun) and found.fun <= minus_loglik(current) else current
+        updated = current + gamma * (best - current)
+        for k, j in enumerate(self.nonrandom):
+            est.coefficients[j] = updated[sizes[k] : sizes[k + 1]].copy()
+        chains.sampled[:] = place(updated)
 
     def _error_step(self, gamma: float, annealing: bool, f: np.ndarray, y: np.ndarray) -> None:
         est, data, design = self.estimates, self.data, self.design
