@@ -43,7 +43,10 @@ REQUIRED = (
     "benchmark", "workload", "n", "cores", "cellkin_s", "peer", "peer_s", "ratio",
     "throughput", "throughput_unit", "goal", "met", "repeats", "notes",
 )  # fmt: skip
-VERSIONS = ("cellkin", "numpy", "numba", "scipy", "lmfit", "pandas", "pynca", "distributed")
+VERSIONS = (
+    "cellkin", "numpy", "numba", "scipy", "lmfit", "pandas", "pynca", "distributed", "numpyro",
+    "jax",
+)  # fmt: skip
 SMOKE_TIMEOUT_S = 300.0
 
 
