@@ -216,18 +216,24 @@ def test_agreement_with_r_nlme_on_a_smooth_model():
 @pytest.mark.slow
 def test_conditional_metrics_beat_per_patient_fits_on_a_sparse_trial():
     """Sixty patients sampled on days 7, 14, 30, 100 (a third BLQ): every patient gets Cmax
-    and AUC0–28 from the population's conditional distribution, only some from a fit of
-    their own, and the conditional ones are closer to the truth (median |ln ratio|), on the
-    patients both methods cover."""
+    and AUC0–28 from the population's conditional distribution; a maximum-likelihood fit of
+    their own is refused for (nearly) all of them (fewer quantified samples than free
+    parameters, #15); and the conditional values are closer to the truth (median |ln ratio|)
+    than per-patient MAP fits with the published Stein 2019 prior, over three replicate
+    trials (one trial is too few: on replicate 1 the two tie on Cmax, 0.227 vs 0.225; over
+    replicates 1–6 the population wins 11 of 12 metric × trial comparisons)."""
     study = _reference_module("sparse_individual_metrics")
-    table = study.compare_trial(trials.SPARSE, 1)
+    table = pd.concat([study.compare_trial(trials.SPARSE, seed) for seed in (1, 2, 3)])
     errors = study.errors(table).set_index(["metric", "method"])
     for metric in study.METRICS:
-        population, single = errors.loc[(metric, "population")], errors.loc[(metric, "per_patient")]
+        population = errors.loc[(metric, "population")]
+        alone = errors.loc[(metric, "per_patient")]
+        with_prior = errors.loc[(metric, "per_patient_map")]
         assert population["share_with_value_pct"] == 100
-        assert single["share_with_value_pct"] < 100
-        assert population["median_abs_log_error_common"] < single["median_abs_log_error_common"]
-        assert population["median_abs_log_error"] < single["median_abs_log_error"]
+        assert alone["share_with_value_pct"] < 100
+        assert with_prior["n_common"] >= 90
+        assert population["median_abs_log_error_common"] < with_prior["median_abs_log_error_common"]
+        assert population["median_abs_log_error"] < with_prior["median_abs_log_error"]
 
 
 # ---------------------------------------------------------------------------------- cohort

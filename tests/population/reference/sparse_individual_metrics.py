@@ -13,8 +13,12 @@ about a third of the samples below the LLOQ; NumPy only). For every subject:
   AUC0–28 are the medians over its conditional draws
   (``PopulationFit.individual_parameters(subject, draws=True)``) of the model's closed-form
   metrics (``model.metrics_kernel``);
-* **per-patient**: ``cellkin.fit_all`` with its defaults (M3, multi-start); the metrics of
-  each fitted subject's estimates by the same closed forms; a subject without a fit has none;
+* **per-patient**: ``cellkin.fit_all`` with its defaults (maximum likelihood, M3,
+  multi-start); the metrics of each fitted subject's estimates by the same closed forms; a
+  subject without a fit has none (with fewer quantified samples than free parameters cellkin
+  refuses the fit, #15 — on this design that is nearly every subject);
+* **per-patient MAP**: the same with ``prior="published"`` (each subject fitted alone, the
+  published Stein 2019 population as prior — what a user without a population fit can do);
 * **truth**: the subject's true Cmax (the ``cmax`` parameter of the Stein curve) and its
   true AUC0–28, integrated in closed form by :func:`trials.true_auc`.
 
@@ -70,9 +74,10 @@ def population_metrics(kinetics: pd.DataFrame, design: trials.Design, seed: int)
     return pd.DataFrame(rows), fit
 
 
-def per_patient_metrics(kinetics: pd.DataFrame) -> pd.DataFrame:
-    """Per fitted subject: Cmax and AUC0–28 of its own fit (``cellkin.fit_all``)."""
-    batch = cellkin.fit_all(kinetics, "stein2019", n_jobs=1, progress=False)
+def per_patient_metrics(kinetics: pd.DataFrame, prior: str | None = None) -> pd.DataFrame:
+    """Per fitted subject: Cmax and AUC0–28 of its own fit (``cellkin.fit_all``), by maximum
+    likelihood or, with ``prior``, maximum a posteriori."""
+    batch = cellkin.fit_all(kinetics, "stein2019", prior=prior, n_jobs=1, progress=False)
     model = cellkin.models.get("stein2019")
     rows = []
     for subject, result in batch.results.items():
@@ -101,26 +106,38 @@ def compare_trial(design: trials.Design, seed: int) -> pd.DataFrame:
         }
     )
     population, _ = population_metrics(kinetics, design, seed)
-    single = per_patient_metrics(kinetics)
     table = truth.merge(population, on="subject", how="left", suffixes=("_true", ""))
     table = table.rename(columns={m: f"{m}_population" for m in METRICS})
-    single = single.rename(columns={m: f"{m}_per_patient" for m in METRICS})
-    table = table.merge(single, on="subject", how="left")
-    table["converged"] = table["converged"].astype("boolean")
+    for method, prior in (("per_patient", None), ("per_patient_map", "published")):
+        single = per_patient_metrics(kinetics, prior)
+        single = single.rename(columns={m: f"{m}_{method}" for m in METRICS})
+        single = single.rename(columns={"converged": f"converged_{method}"})
+        table = table.merge(single, on="subject", how="left")
+        table[f"converged_{method}"] = table[f"converged_{method}"].astype("boolean")
     table.insert(0, "replicate", seed)
     return table
 
 
+METHODS = ("population", "per_patient", "per_patient_map")
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if values.size else float("nan")
+
+
 def errors(table: pd.DataFrame) -> pd.DataFrame:
-    """Median |ln(estimate/truth)| per metric and method, and how many subjects each covers."""
+    """Median |ln(estimate/truth)| per metric and method, and how many subjects each covers.
+
+    ``median_abs_log_error_common`` is over the subjects the population and the per-patient
+    MAP fits both give a value for (NaN where there are none)."""
     rows = []
     both = np.ones(len(table), dtype=bool)
     for metric in METRICS:
-        for method in ("population", "per_patient"):
+        for method in ("population", "per_patient_map"):
             both &= np.isfinite(table[f"{metric}_{method}"].to_numpy(float))
     for metric in METRICS:
         truth = table[f"{metric}_true"].to_numpy(float)
-        for method in ("population", "per_patient"):
+        for method in METHODS:
             value = table[f"{metric}_{method}"].to_numpy(float)
             error = np.abs(np.log(value / truth))
             has = np.isfinite(error)
@@ -130,8 +147,8 @@ def errors(table: pd.DataFrame) -> pd.DataFrame:
                     "method": method,
                     "subjects_with_value": int(has.sum()),
                     "share_with_value_pct": 100 * has.mean(),
-                    "median_abs_log_error": float(np.median(error[has])),
-                    "median_abs_log_error_common": float(np.median(error[both])),
+                    "median_abs_log_error": _median(error[has]),
+                    "median_abs_log_error_common": _median(error[both & has]),
                     "n_common": int(both.sum()),
                 }
             )
