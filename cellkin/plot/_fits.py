@@ -8,7 +8,7 @@ Also the helpers that turn the ``fits`` argument of the diagnostics and the VPC 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -176,6 +176,7 @@ def individual_fits(
         if subject in fits:
             _fit_panel(ax, fits[subject], sharey)
         else:
+            assert failures is not None  # _grid_order refused subjects without fit or failure
             reasons = failures.loc[failures["subject"] == subject, "reason"].astype(str)
             text = textwrap.fill("no fit: " + "; ".join(map(_short, reasons.head(2))), 30)
             ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=6, transform=ax.transAxes)
@@ -213,8 +214,8 @@ def _short(reason: str, limit: int = 90) -> str:
     return clause if len(clause) <= limit else clause[: limit - 1].rstrip() + "…"
 
 
-def _figure_legend(fig: Any, panels: Sequence[Any]) -> None:
-    handles = {}
+def _figure_legend(fig: Any, panels: Iterable[Any]) -> None:
+    handles: dict[str, Any] = {}
     for ax in panels:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
