@@ -127,7 +127,7 @@ def individual_fit(
 
 
 def individual_fits(
-    results: Any,
+    fits: Any,
     *,
     subjects: Sequence[str] | None = None,
     ncols: int = 4,
@@ -145,7 +145,7 @@ def individual_fits(
 
     Parameters
     ----------
-    results : BatchFit or mapping of str to FitResult
+    fits : BatchFit or mapping of str to FitResult
         The fits (``BatchFit.results`` is used for a batch).
     subjects : sequence of str, optional
         Subjects to show, in this order (default: every subject of the batch or mapping).
@@ -162,9 +162,10 @@ def individual_fits(
     matplotlib.figure.Figure
         A grid of panels: the figure, not an ``Axes``.
     """
-    fits = fit_map(results)
-    failures = results.failures if isinstance(results, BatchFit) else None
-    order = _grid_order(results, fits, failures, subjects)
+    given = fits
+    fits = fit_map(given)
+    failures = given.failures if isinstance(given, BatchFit) else None
+    order = _grid_order(given, fits, failures, subjects)
     if not (isinstance(ncols, int) and ncols >= 1):
         raise OptionError(f"`ncols` must be a positive integer, got {ncols!r}")
     ncols = min(ncols, len(order))
