@@ -47,7 +47,8 @@ def _population(
         scale = 1.0 if assay == r.assays[0] else est[f"scale_{assay}"]
         rows.append([*transform.to_search(np.array([est[n] for n in model.param_names])),
                      math.log(scale)])  # fmt: skip
-        names = ([f"sigma_{assay}"] if r.error == "log-additive"
+        kind = r.error if isinstance(r.error, str) else r.error[assay]
+        names = ([f"sigma_{assay}"] if kind == "log-additive"
                  else [f"sigma_add_{assay}", f"sigma_prop_{assay}"])  # fmt: skip
         sds.append([est[n] for n in names])
     phi = np.array(rows)
