@@ -10,10 +10,8 @@ from cellkin import models
 from cellkin._version import __version__
 from cellkin.datasets import ExampleStudy, load_example
 from cellkin.errors import (
-    BLQWarning,
     CellkinError,
     CellkinWarning,
-    ConvergenceWarning,
     DataError,
     DataWarning,
     FitError,
@@ -33,11 +31,9 @@ from cellkin.metrics import exposure_response, nca
 from cellkin.population import PopulationFit, fit_population
 
 __all__ = [
-    "BLQWarning",
     "BatchFit",
     "CellkinError",
     "CellkinWarning",
-    "ConvergenceWarning",
     "DataError",
     "DataWarning",
     "ExampleStudy",

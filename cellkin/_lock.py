@@ -110,9 +110,7 @@ class HolderLock:
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
+            "started_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv),
         }
         self._handle.seek(0)

@@ -199,9 +199,7 @@ class _Manifest:
             "version": _MANIFEST_VERSION,
             "cellkin_version": __version__,
             "command": self.command,
-            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
+            "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "complete": True,
             "files": list(self.entries.values()),
         }

@@ -13,18 +13,18 @@ Warnings have classes too, so that they can be filtered one by one::
 
     CellkinWarning (UserWarning)
     ├── DataWarning            input accepted, but something looks wrong
-    ├── BLQWarning             below-LLOQ handling changed what enters an analysis
-    ├── ConvergenceWarning     an optimiser or solver stopped short of its tolerance
     └── IdentifiabilityWarning a parameter is poorly determined by the data
+
+A fit that stops short of its tolerance is not a warning: it is reported on the result
+(``FitResult.success`` and the ``not_converged`` issue, ``PopulationFit.converged``), so that a
+batch of thousands of subjects does not flood the caller's warning filters.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "BLQWarning",
     "CellkinError",
     "CellkinWarning",
-    "ConvergenceWarning",
     "DataError",
     "DataWarning",
     "FitError",
@@ -69,14 +69,6 @@ class CellkinWarning(UserWarning):
 
 class DataWarning(CellkinWarning):
     """Input was accepted, but something in it deserves a look."""
-
-
-class BLQWarning(CellkinWarning):
-    """Below-LLOQ handling changed which samples enter an analysis."""
-
-
-class ConvergenceWarning(CellkinWarning):
-    """An optimiser or ODE solver stopped before reaching its tolerance."""
 
 
 class IdentifiabilityWarning(CellkinWarning):

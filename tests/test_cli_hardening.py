@@ -267,6 +267,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_exit_130_and_the_same_command_resumes(tmp_path):
     """Issue 20: Ctrl-C printed a 24-line KeyboardInterrupt traceback. SIGINT goes to the
     whole process group, as a terminal sends it (pool workers included)."""

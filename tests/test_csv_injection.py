@@ -17,6 +17,9 @@ import pytest
 import cellkin
 from cellkin.cli import main
 
+# Measured: the module's shared fixture takes over 5 s (pytest --durations).
+pytestmark = pytest.mark.slow
+
 csv_rules = importlib.import_module("cellkin._csv")
 
 #: Payloads of the OWASP page and the adversarial run of issue 20.

@@ -323,6 +323,19 @@ def test_vpc_residual_error_of_identical_subjects(fitted, ax):
         np.testing.assert_allclose(np.log(simulated), np.log(expected), atol=0.04)
 
 
+def test_vpc_takes_fits_with_an_error_model_per_assay(fitted, study):
+    """A fit given ``error={assay: model}`` stores a dict (unhashable): the VPC must read the
+    error model of the plotted assay from it and draw what the same fits with one name draw."""
+    per_assay = {s: dataclasses.replace(r, error={"qpcr": r.error}) for s, r in fitted.items()}
+    lines = []
+    for fits in (fitted, per_assay):
+        fig, ax = plt.subplots()
+        plot.vpc(fits, study.kinetics, n_draws=300, seed=3, times=[7.0, 28.0], ax=ax)
+        lines.append(_line(ax, "simulated 50%").get_ydata())
+        plt.close(fig)
+    np.testing.assert_array_equal(lines[0], lines[1])
+
+
 def test_vpc_bad_input(fitted, study, ax):
     with pytest.raises(DataError, match="was not fitted"):
         plot.vpc(fitted, study.kinetics, assay="flow", ax=ax)

@@ -52,8 +52,8 @@ def _params_table(fitted: Sequence[Outcome]) -> pd.DataFrame:
         0, "subject", np.repeat(np.array([o.subject for o in fitted], dtype=object), sizes)
     )
     results = [o.result for o in fitted]
-    table["success"] = np.repeat(np.array([r.success for r in results], dtype=bool), sizes)  # type: ignore[union-attr]
-    table["reliable"] = np.repeat(np.array([r.reliable for r in results], dtype=bool), sizes)  # type: ignore[union-attr]
+    table["success"] = np.repeat(np.array([r.success for r in results], dtype=np.bool_), sizes)  # type: ignore[union-attr]
+    table["reliable"] = np.repeat(np.array([r.reliable for r in results], dtype=np.bool_), sizes)  # type: ignore[union-attr]
     table["issues"] = np.repeat(_issue_column(results), sizes)
     return table
 

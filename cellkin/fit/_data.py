@@ -54,7 +54,7 @@ def data_table(
     positions: np.ndarray,
     used: np.ndarray,
     prediction: np.ndarray | None,
-    residual: np.ndarray,
+    residual: np.ndarray | None,
 ) -> pd.DataFrame:
     """The fitted assays' rows with ``used``, ``prediction`` and ``residual`` (NaN where not
     used), built in one go from the columns (dtypes kept)."""
@@ -112,8 +112,8 @@ def sound(kinetics: pd.DataFrame) -> bool:
 def validated(kinetics: object) -> pd.DataFrame:
     """``kinetics`` itself when it is a sound table :func:`read_kinetics` returned; else the
     table read (and validated) by it."""
-    if as_read(kinetics) and sound(kinetics):  # type: ignore[arg-type]
-        return kinetics  # type: ignore[return-value]
+    if as_read(kinetics) and sound(kinetics):
+        return kinetics
     return read_kinetics(kinetics)
 
 

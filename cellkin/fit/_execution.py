@@ -14,9 +14,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def execute(
     arguments: tuple,
     executor: cf.Executor | None,
     workers: int,
-) -> Iterator[list[Outcome]]:
+) -> Generator[list[Outcome], None, None]:
     """Yield each task's outcomes as it completes (in-process when ``workers == 1``).
 
     The first empty yield marks that every task was submitted, so that a progress bar (and
@@ -83,7 +84,7 @@ def execute(
         # Ctrl-C waits until every task is submitted: a worker the fork server is still
         # starting when the pool is torn down would fail with a traceback of its own.
         with _interrupt_deferred() if owned else nullcontext():
-            pool = _default_pool(min(workers, len(tasks))) if owned else executor
+            pool = _default_pool(min(workers, len(tasks))) if executor is None else executor
             for chunk, rows in tasks:
                 try:
                     futures[pool.submit(run_chunk, chunk, rows, *arguments)] = chunk
@@ -124,7 +125,7 @@ def _interrupt_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+def _terminate_workers(pool: cf.Executor) -> None:
     """Stop the pool's workers now (their results would be thrown away)."""
     terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
     if terminate is not None:  # pragma: no cover - newer Pythons
@@ -261,6 +262,7 @@ def _default_pool(workers: int) -> cf.ProcessPoolExecutor:
     the fix, before any worker starts.
     """
     check_main_guard()
+    context: BaseContext
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["__main__", "cellkin.fit._outcome"])

@@ -8,16 +8,10 @@ started. Each multi-start point is first *screened*: minimised to a tight tolera
 compiled projected quasi-Newton method below (:func:`minimise`), on the same objective, the same
 estimation scale and the same bounds. lmfit then polishes the best screened point: as that
 point is already stationary, L-BFGS-B confirms it in one to a few evaluations through a thin
-objective (the compiled −2 ln L and gradient, no pandas). The polish is ~0.9 ms of a
-~5 ms fit, almost all of it lmfit's and SciPy's set-up.
-
-Why not lmfit with a thin objective from every start: lmfit's per-evaluation cost (writing
-the ``Parameters`` values, bounds transform, SciPy's L-BFGS-B bookkeeping: ~0.1–0.5 ms) is
-100–300 times that of the compiled objective, and a start needs ~50–150 evaluations, so a
-fit would cost tens of milliseconds however cheap the objective. Why not SciPy's L-BFGS-B on
-arrays for the screening: its ``setulb`` step alone costs ~0.1 ms per call on this hardware
-(more when OpenBLAS threads compete for the cores), again ~10 ms per start. A dense BFGS
-on ≤ 12 parameters, compiled, costs less than the objective itself.
+objective (the compiled −2 ln L and gradient, no pandas). Why the screening is compiled
+rather than done by lmfit or SciPy from every start (their per-evaluation bookkeeping, not
+the model, dominates a fit) is measured in ``benchmarks/README.md`` ("Design notes behind the
+fast fit path").
 
 The screening method is a projected BFGS with an active set (Bertsekas' two-metric
 projection, as in Kelley, *Iterative Methods for Optimization*, SIAM 1999, §5.5): variables at

@@ -5,9 +5,9 @@ A model that declares a ``level_kernel`` (capability 7 of
 :class:`~cellkin.models.base.Model`) has its level, and often ``∂ ln C/∂θ``, in closed form,
 so one subject's whole objective — the model through its level function's native address
 (:mod:`cellkin.models.capabilities`), the likelihood of :mod:`cellkin.fit.likelihood`, the
-chain rule to the estimation scale — runs compiled on plain float arrays: a few microseconds
-per value and gradient for 15 samples, against ~0.5 ms for a Python objective called through
-``lmfit.Parameters``. These functions are compiled once for every such model.
+chain rule to the estimation scale — runs compiled on plain float arrays, without
+``lmfit.Parameters`` (timings in ``benchmarks/README.md``). These functions are compiled once
+for every such model.
 
 Where the model gives no analytic ``∂ ln C/∂θ`` (``level_gradient = False``), it is taken by
 central differences of ``ln C`` (relative step 10⁻⁶, one-sided where a neighbour is refused

@@ -3,12 +3,11 @@
 Two paths, chosen by what the model declares (:class:`~cellkin.models.base.Model`):
 
 * **closed-form level function** (``level_kernel``; the Stein models): each multi-start point
-  is minimised by the compiled projected BFGS of :mod:`cellkin.fit._minimise` (~0.2 ms a
-  start) on the compiled objective of :mod:`cellkin.fit._objective`, and one
+  is minimised by the compiled projected BFGS of :mod:`cellkin.fit._minimise` on the
+  compiled objective of :mod:`cellkin.fit._objective`, and one
   ``lmfit.minimize(method="lbfgsb")`` polishes the best point with the compiled −2 ln L and
   its gradient as a thin objective; its result (message, success) is the fit's. Why this split,
-  rather than lmfit from every start, is argued in :mod:`cellkin.fit._minimise`: lmfit's
-  per-evaluation bookkeeping, not the model, was ~95% of a fit's cost.
+  rather than lmfit from every start, is measured in ``benchmarks/README.md``.
 * **otherwise** (the ODE models): lmfit's L-BFGS-B from every start on the objective of
   :class:`~cellkin.fit._problem.SubjectProblem` (the same compiled likelihood on levels from
   the model's solver), with numeric gradients.

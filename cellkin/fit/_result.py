@@ -73,7 +73,7 @@ class FitResult:
     model: Model
     assays: tuple[str, ...]
     units: dict[str, str]
-    error: str
+    error: str | dict[str, str]
     blq: str
     params: pd.DataFrame
     search_estimate: np.ndarray = field(repr=False)

@@ -59,7 +59,9 @@ def harmonise_units(ctx: Context, kin: pd.DataFrame, keys: list[str], notes: Not
         kinds = {dimension(u) for u in units}
         if len(kinds) != 1 or None in kinds:
             _refuse(ctx, kin.loc[inside], units)
-        target = STANDARD_UNITS[kinds.pop()]
+        kind = kinds.pop()
+        assert kind is not None  # refused above
+        target = STANDARD_UNITS[kind]
         for unit in units:
             if unit == target:
                 continue

@@ -72,7 +72,7 @@ def parse_dates(
         dates = pd.to_datetime(text, format=best, errors="coerce")
         check_rows(ctx, present & dates.isna(), raw, name, "date{s} in no known format",
                    _FIX)  # fmt: skip
-    distinct = {}
+    distinct: dict[tuple[Any, ...], str] = {}
     for fmt, parsed in readings.items():
         distinct.setdefault(tuple(parsed.to_numpy()), fmt)
     if len(distinct) > 1:

@@ -11,11 +11,12 @@ describes a validated table by assay.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping
 from numbers import Real
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ MISSING_REASON = (
     "the sample was below the LLOQ)"
 )
 
-Source = str | os.PathLike[str] | pd.DataFrame
+Source: TypeAlias = str | os.PathLike[str] | pd.DataFrame
 
 
 def read_kinetics(
@@ -284,7 +285,7 @@ def _exclude(
 
 
 def _finite(number: Any) -> float:
-    if isinstance(number, bool) or not isinstance(number, Real) or not np.isfinite(number):
+    if isinstance(number, bool) or not isinstance(number, Real) or not math.isfinite(number):
         raise OptionError(f"`exclude_before` must be a finite number of days, got {number!r}")
     return float(number)
 

@@ -89,10 +89,7 @@ def load_mapping(mapping: Any) -> dict[str, Any] | None:
         raise TypeError(
             f"mapping must be a dict or the path of a TOML file, not {type(mapping).__name__}"
         )
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: the same parser as the tomli package
-        import tomli as tomllib
+    import tomllib
 
     path = Path(mapping)
     if not path.is_file():
@@ -123,7 +120,7 @@ def recognise_synonyms(
             found.setdefault(target, []).append(column)
     if "time" in found or "time" in taken:
         found.pop("time_hours", None)
-    renames = {}
+    renames: dict[str, str] = {}
     for target, hits in found.items():
         name = "time" if target == "time_hours" else target
         if name in taken or len(hits) != 1 or name in renames.values():

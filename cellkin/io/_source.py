@@ -21,7 +21,7 @@ import io
 import lzma
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,8 @@ def _read_bytes(ctx: Context, path: Path) -> bytes:
             return archive.read(members[0])
     if suffix == ".zst":
         raise ctx.error("Zstandard (.zst) files are not read; decompress the file first.")
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
+    openers: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    opener = openers.get(suffix, open)
     with opener(path, "rb") as handle:
         return handle.read()
 
@@ -200,7 +201,9 @@ def _read_text(
         raise ctx.error("the file is neither UTF-8 nor Windows-1252 text; save it as UTF-8 CSV.")
     if not text.strip():
         raise ctx.error("the file is empty (no header and no rows).")
-    given = {k: options[k] for k in ("sep", "decimal", "thousands", "skiprows") if k in options}
+    given: dict[str, Any] = {
+        k: options[k] for k in ("sep", "decimal", "thousands", "skiprows") if k in options
+    }
     if sep is not None:
         given.setdefault("sep", sep)
     layout = sniff_text(ctx, text, given)

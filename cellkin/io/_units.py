@@ -14,7 +14,7 @@ canonical unit (`KNOWN_UNITS`), and when one assay holds several units it conver
 
 Conversion factors come from pint's unit registry (``copies`` and ``cells`` are defined as
 counting units of their own, so copies never convert into cells); pint is imported on the first
-conversion only (importing it and building the registry takes about 0.7 s). A spelling that is
+conversion only, as importing it and building the registry is slow. A spelling that is
 not in `KNOWN_UNITS` is accepted when pint reads it as one of the quantities above (for
 example ``copies/mg``). Times are converted to days, the only time unit cellkin computes in.
 """
@@ -99,7 +99,7 @@ def _registry() -> Any:
     """pint's unit registry with ``copies`` and ``cells`` as counting units (built once)."""
     import pint
 
-    registry = pint.UnitRegistry(cache_folder=None)
+    registry: Any = pint.UnitRegistry(cache_folder=None)
     registry.define("copies = [copies] = copy = cp")
     registry.define("cells = [cells] = cell")
     return registry

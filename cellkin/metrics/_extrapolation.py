@@ -105,9 +105,13 @@ def extrapolated(task: Any, values: Mapping[str, float]) -> dict[str, bool]:
             start, end = _interval(task, name)
             flags[name] = _share_outside(task, start, end) > MAX_EXTRAPOLATED_SHARE
         elif name == "doubling_time":
-            flags[name] = not known or np.count_nonzero(task.quantified <= tmax + _SAME_DAY) < 2
+            flags[name] = not known or bool(
+                np.count_nonzero(task.quantified <= tmax + _SAME_DAY) < 2
+            )
         elif name == "half_life_fast":
-            flags[name] = not known or np.count_nonzero(task.quantified >= tmax - _SAME_DAY) < 2
+            flags[name] = not known or bool(
+                np.count_nonzero(task.quantified >= tmax - _SAME_DAY) < 2
+            )
         elif name == "half_life_terminal":
             flags[name] = _terminal_extrapolated(task, tmax, value)
         elif name == "time_back_to_baseline":

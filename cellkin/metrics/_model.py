@@ -449,7 +449,7 @@ def model_metrics(
         for i, found in zip(indices, _closed_form([tasks[i] for i in indices], options),
                             strict=True):  # fmt: skip
             values[i] = found
-    table = _frame([_row(task, found) for task, found in zip(tasks, values, strict=True)])
+    table = _frame([_row(task, found or {}) for task, found in zip(tasks, values, strict=True)])
     table.attrs["cellkin"] = {"confidence": float(confidence), "n_draws": int(n_draws),
                               "seed": int(seed), "baseline": baseline,
                               "time_back_to_baseline_method": "model"}  # fmt: skip

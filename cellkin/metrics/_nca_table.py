@@ -142,7 +142,7 @@ def assemble(
     columns["time_back_to_baseline_method"] = settings["tbb_method"]
     censored = f[:, _K.F_TBB_CENSORED]
     columns["time_back_to_baseline_censored"] = pd.array(
-        np.where(np.isnan(censored), None, censored > 0), dtype="boolean"
+        np.where(np.isnan(censored), pd.NA, censored > 0), dtype="boolean"
     )
     columns["time_back_to_baseline_observed"] = observed
     columns["time_back_to_baseline_interpolated"] = interpolated
@@ -213,7 +213,7 @@ def to_long(wide: pd.DataFrame) -> pd.DataFrame:
     metrics = [c for c in wide.columns if c in parameters or c.endswith("_dn")]
     columns = [_long_columns(wide, m, parameters, record, dose_units) for m in metrics]
     n, k = len(wide), len(metrics)
-    stacked = {key: np.column_stack([c[key] for c in columns]).ravel() if n else []
+    stacked: dict[str, Any] = {key: np.column_stack([c[key] for c in columns]).ravel() if n else []
                for key in ("value", "unit", "exclude_reason")}  # fmt: skip
     long = pd.DataFrame({
         "subject": np.repeat(wide["subject"].to_numpy(), k),

@@ -17,7 +17,7 @@ order, converted once at the Python boundary.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -438,7 +438,7 @@ class Model:
         return out
 
     # Subclasses provide these as staticmethods wrapping numba functions.
-    _batch_kernel: ClassVar[object]
+    _batch_kernel: ClassVar[Callable[..., np.ndarray]]
 
     def canonical(self, vector: np.ndarray) -> np.ndarray:
         """Map a parameter vector to its canonical form among equivalent ones.
@@ -449,6 +449,6 @@ class Model:
         return vector
 
     @property
-    def serial_kernel(self):
+    def serial_kernel(self) -> Callable[..., np.ndarray]:
         """The thread-free kernel for one-subject calls (``_serial_kernel`` or the batch one)."""
         return getattr(self, "_serial_kernel", None) or self._batch_kernel

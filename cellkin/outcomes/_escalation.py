@@ -215,7 +215,9 @@ def three_plus_three(
         rows = _level_cohorts(level, ids[here], dlt.to_numpy()[here].astype(bool), cohort_size)
         cohorts += rows
         judged = [row for row in rows if row["decision"] != _NOT_JUDGED]
-        last = judged[-1] if judged else {"cum_n": 0, "cum_dlt": 0, "decision": "not treated"}
+        last: dict[str, Any] = (
+            judged[-1] if judged else {"cum_n": 0, "cum_dlt": 0, "decision": "not treated"}
+        )
         levels.append(
             {"dose_level": level, "n_evaluable": last["cum_n"], "n_dlt": last["cum_dlt"],
              "decision": last["decision"], "n_beyond": int(here.sum()) - last["cum_n"],

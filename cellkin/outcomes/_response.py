@@ -37,7 +37,7 @@ __all__ = ["LANDMARK_DAYS", "MONTH_DAYS", "response_at", "response_rates"]
 MONTH_DAYS: Mapping[int, int] = {m: round(m * 365.25 / 12) for m in (1, 2, 3, 6, 12)}
 #: The study's landmark days (1, 2, 3, 6 and 12 months after infusion).
 LANDMARK_DAYS: tuple[int, ...] = tuple(MONTH_DAYS.values())
-_DAY_MONTHS = {day: month for month, day in MONTH_DAYS.items()}
+_DAY_MONTHS: dict[float, int] = {day: month for month, day in MONTH_DAYS.items()}
 
 
 def _rate_row(codes: pd.Series, confidence: float) -> dict[str, Any]:

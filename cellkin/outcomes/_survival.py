@@ -461,7 +461,7 @@ def _pfs_row(first_pd: float, last_ok: float, death: float, gap: float) -> tuple
 
 
 def derive_pfs(
-    timepoints_or_lesions: pd.DataFrame,
+    lesions_or_timepoints: pd.DataFrame,
     subjects: pd.DataFrame,
     *,
     death_column: str | None = None,
@@ -478,7 +478,7 @@ def derive_pfs(
 
     Parameters
     ----------
-    timepoints_or_lesions : pandas.DataFrame
+    lesions_or_timepoints : pandas.DataFrame
         Lesions table or the output of :func:`~cellkin.outcomes.recist_timepoints`.
     subjects : pandas.DataFrame
         Subject table with ``subject``; deaths from ``os_days`` where ``os_event`` is 1, or
@@ -504,7 +504,7 @@ def derive_pfs(
         If a subject with lesions is not in `subjects`, or the death information is missing.
     """
     require(subjects, ["subject"], "subjects")
-    points = as_timepoints(timepoints_or_lesions, baseline_day, strict)
+    points = as_timepoints(lesions_or_timepoints, baseline_day, strict)
     ids = subjects["subject"].astype(str)
     unknown = sorted(set(points["subject"].astype(str)) - set(ids))
     if unknown:

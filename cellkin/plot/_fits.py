@@ -8,7 +8,7 @@ Also the helpers that turn the ``fits`` argument of the diagnostics and the VPC 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -127,7 +127,7 @@ def individual_fit(
 
 
 def individual_fits(
-    results: Any,
+    fits: Any,
     *,
     subjects: Sequence[str] | None = None,
     ncols: int = 4,
@@ -145,7 +145,7 @@ def individual_fits(
 
     Parameters
     ----------
-    results : BatchFit or mapping of str to FitResult
+    fits : BatchFit or mapping of str to FitResult
         The fits (``BatchFit.results`` is used for a batch).
     subjects : sequence of str, optional
         Subjects to show, in this order (default: every subject of the batch or mapping).
@@ -162,9 +162,10 @@ def individual_fits(
     matplotlib.figure.Figure
         A grid of panels: the figure, not an ``Axes``.
     """
-    fits = fit_map(results)
-    failures = results.failures if isinstance(results, BatchFit) else None
-    order = _grid_order(results, fits, failures, subjects)
+    given = fits
+    fits = fit_map(given)
+    failures = given.failures if isinstance(given, BatchFit) else None
+    order = _grid_order(given, fits, failures, subjects)
     if not (isinstance(ncols, int) and ncols >= 1):
         raise OptionError(f"`ncols` must be a positive integer, got {ncols!r}")
     ncols = min(ncols, len(order))
@@ -176,6 +177,7 @@ def individual_fits(
         if subject in fits:
             _fit_panel(ax, fits[subject], sharey)
         else:
+            assert failures is not None  # _grid_order refused subjects without fit or failure
             reasons = failures.loc[failures["subject"] == subject, "reason"].astype(str)
             text = textwrap.fill("no fit: " + "; ".join(map(_short, reasons.head(2))), 30)
             ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=6, transform=ax.transAxes)
@@ -213,8 +215,8 @@ def _short(reason: str, limit: int = 90) -> str:
     return clause if len(clause) <= limit else clause[: limit - 1].rstrip() + "…"
 
 
-def _figure_legend(fig: Any, panels: Sequence[Any]) -> None:
-    handles = {}
+def _figure_legend(fig: Any, panels: Iterable[Any]) -> None:
+    handles: dict[str, Any] = {}
     for ax in panels:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)

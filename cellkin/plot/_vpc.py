@@ -26,7 +26,12 @@ def _population(
 ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
     """Model, mean and covariance of the estimation-scale parameters (+ ln scale), error SDs."""
     models = {r.model.name for r in fits.values()}
-    errors = {r.error for r in fits.values()}
+    errors = {  # an error model per assay is a dict (unhashable): compare its items
+        r.error
+        if isinstance(r.error, str)
+        else ", ".join(f"{a}: {e}" for a, e in sorted(r.error.items()))
+        for r in fits.values()
+    }
     if len(models) > 1 or len(errors) > 1:
         raise FitError(f"fits mix models {sorted(models)} / error models {sorted(errors)}")
     lacking = [s for s, r in fits.items() if assay not in r.assays]
@@ -42,7 +47,8 @@ def _population(
         scale = 1.0 if assay == r.assays[0] else est[f"scale_{assay}"]
         rows.append([*transform.to_search(np.array([est[n] for n in model.param_names])),
                      math.log(scale)])  # fmt: skip
-        names = ([f"sigma_{assay}"] if r.error == "log-additive"
+        kind = r.error if isinstance(r.error, str) else r.error[assay]
+        names = ([f"sigma_{assay}"] if kind == "log-additive"
                  else [f"sigma_add_{assay}", f"sigma_prop_{assay}"])  # fmt: skip
         sds.append([est[n] for n in names])
     phi = np.array(rows)

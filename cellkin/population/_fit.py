@@ -103,7 +103,7 @@ class PopulationOptions:
             self.max_exploratory,
             self.n_smoothing,
             self.n_chains,
-            tuple(self.kernel_steps),
+            (self.kernel_steps[0], self.kernel_steps[1], self.kernel_steps[2]),
             self.information,
         )
 

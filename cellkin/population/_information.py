@@ -61,8 +61,8 @@ class Information:
             if blocks[a] == blocks[b]
         ]
         sizes = [c.size for c in estimates.coefficients]
-        self.a_coefficients = [(j, sizes[j]) for j in self.random]
-        self.b_coefficients = [(j, sizes[j]) for j in self.fixed_effect]
+        self.a_coefficients = [(int(j), sizes[j]) for j in self.random]
+        self.b_coefficients = [(int(j), sizes[j]) for j in self.fixed_effect]
         self.n_a = sum(s for _, s in self.a_coefficients) + len(self.pairs)
         self.n_b = sum(s for _, s in self.b_coefficients) + len(design.error_names)
         size = self.n_a + self.n_b

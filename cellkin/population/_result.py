@@ -204,7 +204,7 @@ class PopulationFit:
         :func:`cellkin.metrics.model_metrics` of this fit (a convenience)."""
         from cellkin.metrics import model_metrics  # the layer above, asked lazily
 
-        return model_metrics(self, **options)
+        return model_metrics(self, **options)  # type: ignore[arg-type]  # #18 adds PopulationFit
 
     def summary(self) -> Summary:
         """People-facing summary: fit statistics, fixed and random effects, residual error."""

@@ -13,6 +13,7 @@ data at hand (a missing table, too few subjects for a regression) becomes a row 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import warnings
 from collections.abc import Callable, Sequence
@@ -368,7 +369,7 @@ def analyse_study(
     -------
     StudyAnalysis
     """
-    options = {
+    options: dict[str, Any] = {
         "model": model,
         "model_fits": check_model_fits(model_fits),
         "nca": {"auc_method": auc_method, "blq": nca_blq, "baseline": baseline,
@@ -592,7 +593,7 @@ def _efficacy_steps(run: _Run) -> pd.DataFrame | None:
         run.tables["response_landmarks"] = landmarks
     for endpoint in ("pfs", "os"):
         survival = run.steps.run(
-            endpoint.upper(), lambda e=endpoint: _survival(inputs, e, by, run.steps.failures)
+            endpoint.upper(), functools.partial(_survival, inputs, endpoint, by, run.steps.failures)
         )
         if survival is not None:
             run.objects[f"km_{endpoint}"] = survival[0]

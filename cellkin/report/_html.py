@@ -13,7 +13,7 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -54,6 +54,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(value)
     if isinstance(value, (float, np.floating)):
+        value = float(value)
         if not np.isfinite(value):
             return "–" if np.isnan(value) else ("∞" if value > 0 else "−∞")
         if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
@@ -411,7 +412,7 @@ def render_html(
         study_label=analysis.inputs.label,
         synthetic=analysis.inputs.synthetic,
         versions=analysis.versions,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         command=command,
         sections=sections,
     )

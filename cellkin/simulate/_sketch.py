@@ -104,7 +104,7 @@ class LevelSummary:
         total = self._total + self._compensation
         return np.where(self.n > 0, total / np.maximum(self.n, 1), np.nan)
 
-    def quantiles(self, probabilities: Sequence[float]) -> np.ndarray:
+    def quantiles(self, probabilities: Sequence[float] | np.ndarray) -> np.ndarray:
         """Quantiles ``(n_times, len(probabilities))`` of the finite levels.
 
         The definition is NumPy's default (``method="linear"``): with ``h = (N − 1)·q``, the

@@ -259,7 +259,7 @@ class _Enrolment:
             row["dlt"] = bool(self.dlt(subject, level, params, _stream(self.seed, index, 3)))
         self.rows.append(row)
         self.params.append(params)
-        return row.get("dlt", False)
+        return bool(row.get("dlt", False))
 
 
 def _enrol(
@@ -518,8 +518,8 @@ def virtual_trial(
     unknown = sorted(set(dose_effect) - set(model.param_names))
     if unknown:
         raise OptionError(f"`dose_effect` names unknown parameters {unknown} of `{model.name}`")
-    visits = [v if isinstance(v, Visit) else Visit(f"D{float(v):g}", float(v)) for v in visits]
-    if len({v.name for v in visits}) != len(visits):
+    chosen = [v if isinstance(v, Visit) else Visit(f"D{float(v):g}", float(v)) for v in visits]
+    if len({v.name for v in chosen}) != len(chosen):
         raise OptionError("visit names must be unique")
     assays = list(assays) if assays is not None else [Assay("qpcr", lloq=50.0)]
     if len({a.name for a in assays}) != len(assays):
@@ -555,7 +555,7 @@ def virtual_trial(
         raise OptionError(f"`overrides` names subjects that were not enrolled: {unknown[:5]}")
     parameters = _parameter_table(model, ids, state.params, assays, int(seed))
 
-    schedule = _draw_visits(visits, ids, int(seed), p_missed)
+    schedule = _draw_visits(chosen, ids, int(seed), p_missed)
     if time_decimals is not None:
         schedule["time"] = schedule["time"].round(time_decimals)
     subjects["dropout_day"] = _dropout_days(dropout, ids, int(seed))

@@ -404,6 +404,7 @@ def _running(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_no_pool_worker_survives_its_killed_parent(tmp_path):
     """Issue 20: 4 pool processes were still alive 90 s after the main process was killed.
@@ -449,6 +450,7 @@ print(batch.counts)
 """
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_stops_at_once_with_the_fix(tmp_path):
     """Issue 15 item 7: ``fit_all`` from a script without ``if __name__ == "__main__":``
     turned every subject into a "worker" failure. Now it is one error that says what to add;

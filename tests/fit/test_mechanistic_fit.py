@@ -13,6 +13,7 @@ from cellkin.simulate import sample_trial
 SCHEDULE = [1, 2, 4, 7, 10, 14, 21, 28, 42, 56, 84]
 
 
+@pytest.mark.slow
 def test_leon_triana_fit_recovers_the_free_parameters_with_the_rest_fixed():
     """Simulated subject at the published León-Triana parameters with ρC and τC perturbed;
     the structural parameters a blood series cannot inform are fixed at their truth."""

@@ -66,6 +66,7 @@ def _posterior(search: np.ndarray, data: pd.DataFrame, prior: Prior, sigma: floa
     return -2.0 * loglik + deviation @ np.linalg.solve(prior.covariance, deviation)
 
 
+@pytest.mark.slow
 def test_map_estimate_minimises_the_posterior_written_with_scipy():
     """Three quantified samples and one BLQ for six parameters: not fittable by maximum
     likelihood, but the MAP estimate with the published prior is the posterior's minimum."""

@@ -294,6 +294,7 @@ def test_the_stein_models_declare_their_capabilities():
     assert models.get("kimmel2021").capabilities == frozenset()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [STEIN, STEIN_LAG], ids=lambda m: m.name)
 def test_closed_form_metrics_match_quadrature_and_root_finding(model):
     """The metrics capability (capability 8) over random parameter vectors: AUCs against

@@ -32,6 +32,7 @@ def _chromium() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(example_report, example_report_dir, tmp_path):
     executable = _chromium()
     from playwright.sync_api import sync_playwright

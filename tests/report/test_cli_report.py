@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import cellkin
 from cellkin.cli import main
 
@@ -19,6 +21,7 @@ def _write(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_report_from_files(tmp_path, capsys):
     out = tmp_path / "report"
     status = main(["report", *_write(tmp_path), "-o", str(out), "--jobs", "1", "--starts", "1",

@@ -10,6 +10,9 @@ import re
 
 import pytest
 
+# Measured: the module's shared fixture takes over 5 s (pytest --durations).
+pytestmark = pytest.mark.slow
+
 figures = importlib.import_module("cellkin.report._figures")
 
 #: A label states its unit: "name (unit)", a time axis in days, a probability, or a unit alone.
