@@ -23,6 +23,7 @@ import pandas as pd
 from cellkin import models
 from cellkin.report._analysis import StudyAnalysis
 from cellkin.report._figures import RenderedFigure
+from cellkin.report._population import sources_text
 
 __all__ = ["render_html", "table_html"]
 
@@ -180,7 +181,34 @@ _SECTIONS = (
                note="at_bounds: parameters estimated on one of their bounds (too few "
                     "informative samples, or the optimum lies beyond the bound); their "
                     "SE and CI are not meaningful.")]),
+    _Section("population", "Population model ({model})",
+             figures=["population_gof", "population_vpc", "population_trajectories"], tables=[
+        _Table("population_fixed_effects", "Fixed effects (typical values)",
+               columns=("parameter", "term", "estimate", "se", "rse_pct", "ci_lower",
+                        "ci_upper", "unit"),
+               note="Nonlinear mixed-effects model fitted to all subjects at once by SAEM "
+                    "(M3 for BLQ samples); SEs from the observed Fisher information."),
+        _Table("population_random_effects", "Random effects (between-subject SD, "
+               "estimation scale) and η-shrinkage"),
+        _Table("population_residual_error", "Residual error"),
+        _Table("population_metrics", "Individual metrics from the conditional distribution "
+               "(every subject, 95% CI)", collapsed=True,
+               note="Median of each metric over the subject's conditional draws, 95% CI from "
+                    "their percentiles; subjects that could not enter the fit have a reason.",
+               columns=("subject", "assay", "cmax", "cmax_ci_lower", "cmax_ci_upper", "tmax",
+                        "auc_0_28", "auc_0_28_ci_lower", "auc_0_28_ci_upper",
+                        "time_back_to_baseline", "time_back_to_baseline_censored",
+                        "exclude_reason"))]),
     _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
+        _Table("model_metrics_used", "Model-based metrics per subject as summarised, with "
+               "their source",
+               columns=("subject", "assay", "source", "cmax", "cmax_ci_lower",
+                        "cmax_ci_upper", "tmax", "auc_0_28", "auc_0_28_ci_lower",
+                        "auc_0_28_ci_upper", "time_back_to_baseline",
+                        "time_back_to_baseline_censored"),
+               note="source: “per-subject fit” (the subject's own fit is used) or "
+                    "“population (conditional)” (from the population model, where the own "
+                    "fit is not used or not possible)."),
         _Table("model_metrics_summary", "Key model-based metrics by dose level ({fits} fits)",
                columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
         _Table("model_metrics_summary", "All model-based metrics by dose level ({fits} fits)",
@@ -241,6 +269,8 @@ def _sections(analysis: StudyAnalysis) -> list[_Section]:
     for section in _SECTIONS:
         tables = [replace(t, title=t.title.format(fits=fits)) for t in section.tables]
         extra = intro if section.id in ("fit", "metrics") else []
+        if section.id == "metrics":
+            extra = [*extra, *sources_text(analysis)]
         sections.append(replace(section, title=section.title.format(model=model),
                                 tables=tables, intro=[*section.intro, *extra]))  # fmt: skip
     return sections
@@ -295,6 +325,7 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
         "decades, a quantified sample after the model's Tmax, Tmax within the sampled days "
         "and 1–60 days, and no outlying sample (cellkin.fit.ISSUE_CODES). Model-based "
         f"summaries use {options.get('model_fits', 'reliable')} fits.",
+        *_population_methods(options),
         "Time back to baseline as a time-to-event endpoint: Kaplan–Meier (lifelines) with "
         "subjects who never returned censored at their last sample (NCA) or at the horizon, "
         "twice the last sample day (model); median with its 95% CI and the probability back "
@@ -327,6 +358,21 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
     return [
         {"kind": "text", "title": "Methods", "entries": methods},
         {"kind": "options", "title": "Options and software", "entries": list(settings.items())},
+    ]
+
+
+def _population_methods(options: Mapping[str, Any]) -> list[str]:
+    """The population model's paragraph of the methods (none when it was switched off)."""
+    if not options.get("population"):
+        return ["Population model: not fitted (switched off: --no-population)."]
+    return [
+        "Population model: the same model fitted to all subjects at once as a nonlinear "
+        "mixed-effects model (cellkin.fit_population; SAEM, Kuhn & Lavielle 2005, "
+        "doi:10.1016/j.csda.2004.07.002) with log-/logit-normal random effects on every free "
+        "parameter, M3 for BLQ samples, the same residual error model and seed. Subjects "
+        "whose own fit is not used get their metrics from their conditional distribution "
+        "given the population (median over the conditional draws, 95% CI from their "
+        "percentiles); the column `source` says which."
     ]
 
 
