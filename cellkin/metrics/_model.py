@@ -110,11 +110,12 @@ def _metric_names(intervals: np.ndarray) -> list[str]:
 def _percentiles(values: np.ndarray, percents: Sequence[float]) -> np.ndarray:
     """Percentiles ``percents`` over axis 1 of ``values`` (``(n_fits, n_draws, n_metrics)``),
     ignoring NaN draws, by linear interpolation between order statistics as numpy's default
-    method (same arithmetic); NaN for a metric without a finite draw. Returns
+    method (same arithmetic, with ∞ where the interpolation reaches an infinite draw, e.g. a
+    time back to baseline never reached); NaN for a metric whose draws are all NaN. Returns
     ``(len(percents), n_fits, n_metrics)``."""
     ordered = np.sort(values, axis=1)  # NaN last
     count = np.count_nonzero(~np.isnan(values), axis=1)
-    usable = np.isfinite(values).any(axis=1) & (count > 0)
+    usable = count > 0
     last = np.maximum(count - 1, 0)
     limits = np.full((len(percents), values.shape[0], values.shape[2]), np.nan)
     for k, percent in enumerate(percents):
@@ -124,9 +125,14 @@ def _percentiles(values: np.ndarray, percents: Sequence[float]) -> np.ndarray:
         low = np.take_along_axis(ordered, below[:, np.newaxis, :], axis=1)[:, 0, :]
         high = np.take_along_axis(ordered, above[:, np.newaxis, :], axis=1)[:, 0, :]
         weight = position - below
-        with np.errstate(invalid="ignore"):  # between infinite draws: NaN, as numpy gives
+        with np.errstate(invalid="ignore"):  # ∞ − ∞ where a draw is infinite: fixed below
             value = np.where(weight >= 0.5, high - (high - low) * (1 - weight),
                              low + (high - low) * weight)  # fmt: skip
+        # Between equal draws (e.g. two ∞: never back to baseline), that value; between a
+        # finite draw and ∞, ∞ (the finite one at its own position).
+        value = np.where(low == high, low, value)
+        value = np.where(np.isinf(high) & np.isfinite(low), np.where(weight > 0, high, low),
+                         value)  # fmt: skip
         limits[k] = np.where(usable, value, np.nan)
     return limits
 
