@@ -15,11 +15,15 @@ carries the fit's reliability verdict (``reliable``, ``issues``: :attr:`cellkin.
 issues`) and an ``exclude_reason``.
 
 It takes one fit, a batch of fits or any collection of them: the metrics of a whole batch are
-computed here, in one place, not inside the fitting workers. Models that declare closed-form
-metrics (capability 8 of :class:`~cellkin.models.base.Model`; the Stein models) have the
-estimate and every draw of a chunk of fits evaluated in one parallel compiled call through the
-model's ``metrics`` function; other models (mechanistic ODEs) are integrated on a dense grid
-with :meth:`~cellkin.models.Model.simulate_many`, one fit at a time. Column names match
+computed here, in one place, not inside the fitting workers. It also takes a population fit
+(:class:`cellkin.population.PopulationFit`): then each subject's metrics summarise its
+conditional draws (median and percentiles; :mod:`cellkin.metrics._model_population`).
+
+Models that declare closed-form metrics (capability 8 of :class:`~cellkin.models.base.Model`;
+the Stein models) have the estimate and every draw of a chunk of fits evaluated in one
+parallel compiled call through the model's ``metrics`` function; other models (mechanistic
+ODEs) are integrated on a dense grid with :meth:`~cellkin.models.Model.simulate_many`, one fit
+at a time. Column names match
 :func:`cellkin.metrics.nca` so observed and model-based metrics sit side by side.
 """
 

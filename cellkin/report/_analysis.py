@@ -1,7 +1,9 @@
 """The study analysis behind the report: every endpoint as a table, by dose level.
 
 :func:`analyse_study` runs, in order, the observed (NCA) metrics, the model fit of every
-subject (:func:`cellkin.fit_all`), the model-based metrics, the kinetic endpoints (CAR+ peak
+subject (:func:`cellkin.fit_all`), the model-based metrics, the population model
+(:func:`cellkin.fit_population`, whose individual metrics stand in for the subjects without a
+usable fit of their own: :mod:`cellkin.report._population`), the kinetic endpoints (CAR+ peak
 time and time back to baseline, observed and model-based), safety (TEAEs, CRS/ICANS, DLT rate
 over 3 months), efficacy (RECIST 1.1 best overall response and ORR, CR and response rates and
 PFS/OS at 1, 2, 3, 6 and 12 months) and exposure–response. A step that cannot be done on the
