@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from cellkin import models
 from cellkin._output import OutputFolder
 from cellkin.errors import OptionError
 from cellkin.population import fit_population
@@ -75,6 +76,20 @@ def covariates(items: list[str] | None) -> dict[str, list[str]]:
     return found
 
 
+def _check_names(args: argparse.Namespace, assays: list[str] | None) -> None:
+    """Refuse a --covariate or --random parameter the model does not have, naming them."""
+    model = models.get(args.model)
+    known = [*model.param_names, *(f"scale_{a}" for a in (assays or [])[1:])]
+    for option, names in (("--covariate", list(covariates(args.covariate))),
+                          ("--random", _list(args.random) or [])):  # fmt: skip
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise OptionError(
+                f"{option}: {', '.join(map(repr, unknown))} not a parameter of {model.name}; "
+                f"its parameters: {', '.join(known)}"
+            )
+
+
 def _list(items: list[str] | None) -> list[str] | None:
     names = [n.strip() for item in items or () for n in item.split(",") if n.strip()]
     return names or None
@@ -88,6 +103,7 @@ def run(
     assays: list[str] | None,
 ) -> int:
     """Fit the population, write its tables and figures; 0 when written."""
+    _check_names(args, assays)
     fit = fit_population(
         kinetics,
         args.model,

@@ -209,9 +209,9 @@ _SECTIONS = (
                note="source: “per-subject fit” (the subject's own fit is used) or "
                     "“population (conditional)” (from the population model, where the own "
                     "fit is not used or not possible)."),
-        _Table("model_metrics_summary", "Key model-based metrics by dose level ({fits} fits)",
+        _Table("model_metrics_summary", "Key model-based metrics by dose level ({fits})",
                columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
-        _Table("model_metrics_summary", "All model-based metrics by dose level ({fits} fits)",
+        _Table("model_metrics_summary", "All model-based metrics by dose level ({fits})",
                columns=_SUMMARY_COLUMNS, collapsed=True),
         _Table("model_metrics", "Model-based metrics per subject, every fit (95% CI)",
                collapsed=True,
@@ -264,10 +264,12 @@ def _sections(analysis: StudyAnalysis) -> list[_Section]:
     the reliability of the fits allows."""
     model = analysis.options["model"]
     fits = analysis.options.get("model_fits", "reliable")
-    intro = _reliability_intro(analysis.tables.get("fit_reliability"), fits)
+    borrowed = "model_metrics_used" in analysis.tables  # the population fills the gaps
+    intro = _reliability_intro(analysis.tables.get("fit_reliability"), fits, borrowed)
+    label = f"{fits} fits; population model for the others" if borrowed else f"{fits} fits"
     sections = []
     for section in _SECTIONS:
-        tables = [replace(t, title=t.title.format(fits=fits)) for t in section.tables]
+        tables = [replace(t, title=t.title.format(fits=label)) for t in section.tables]
         extra = intro if section.id in ("fit", "metrics") else []
         if section.id == "metrics":
             extra = [*extra, *sources_text(analysis)]
@@ -276,9 +278,10 @@ def _sections(analysis: StudyAnalysis) -> list[_Section]:
     return sections
 
 
-def _reliability_intro(table: pd.DataFrame | None, fits: str) -> list[str]:
+def _reliability_intro(table: pd.DataFrame | None, fits: str, borrowed: bool) -> list[str]:
     """Paragraphs: k of n fits reliable (and why not), and each group where fewer than half
-    are, pointing to the NCA values."""
+    are, pointing to the NCA values (or, with ``borrowed``, to the population model that
+    stands in for them)."""
     if table is None or table.empty:
         return []
     pooled = table[table["group"].astype(str) == "all"].iloc[0]
@@ -286,17 +289,23 @@ def _reliability_intro(table: pd.DataFrame | None, fits: str) -> list[str]:
             "all": "every fit, reliable or not"}[fits]  # fmt: skip
     text = [f"{pooled['n_reliable']} of {pooled['n_subjects']} fits reliable"
             + (f" (reasons for the rest: {pooled['reasons']})" if pooled["reasons"] else "")
-            + f". Model-based summaries use {used}; the others are listed and drawn marked "
-            "(dashed curve, orange title; open grey markers)."]  # fmt: skip
+            + f". Model-based summaries use {used}"
+            + (", and the population model's conditional metrics for the other subjects"
+               if borrowed else "")
+            + "; the fits that are not reliable are listed and drawn marked (dashed curve, "
+            "orange title; open grey markers)."]  # fmt: skip
     for row in table.itertuples():
         if row.fewer_than_half:
             where = "Overall" if str(row.group) == "all" else f"In {row.group}"
-            text.append(
-                f"{where}, fewer than half of the fits are reliable ({row.n_reliable} of "
-                f"{row.n_subjects}): do not read its model-based numbers as the group's; "
-                "use the observed (NCA) values, or fit a population model "
-                "(cellkin.fit_population) and refit each subject with its prior."
-            )
+            advice = (
+                "most of its model-based numbers come from the population model (section "
+                "Population model, column `source`)" if borrowed else
+                "do not read its model-based numbers as the group's; use the observed (NCA) "
+                "values, or fit a population model (cellkin.fit_population) and refit each "
+                "subject with its prior"
+            )  # fmt: skip
+            text.append(f"{where}, fewer than half of the fits are reliable ({row.n_reliable} "
+                        f"of {row.n_subjects}): {advice}.")  # fmt: skip
     return text
 
 

@@ -68,9 +68,13 @@ def test_an_existing_output_needs_overwrite(written, capsys):
     ("extra", "message"),
     [
         (["--covariate", "cmax=height"], "no column `height` in the subject table"),
-        (["--covariate", "speed=dose_level"], "'speed', which is not an estimated parameter"),
+        (["--covariate", "speed=dose_level"], "--covariate: 'speed' not a parameter of stein2019"),
         (["--covariate", "cmax"], "write PARAM=COLUMN"),
-        (["--random", "cmax,nope"], "`random` names ['nope']"),
+        (
+            ["--random", "cmax,nope"],
+            "--random: 'nope' not a parameter of stein2019; its "
+            "parameters: cmax, tmax, foldx, alpha, fb, beta",
+        ),
         (["--checkpoint", "x.jsonl"], "--checkpoint is for per-subject fits"),
     ],
 )
