@@ -138,12 +138,13 @@ def _stein_levels(p: np.ndarray, t: float) -> np.ndarray:
     return cmax * ((1 - fb) * np.exp(-alpha * tau) + fb * np.exp(-beta * tau))
 
 
-def test_an_ode_model_goes_through_the_numeric_path_and_censors_never_returning_draws(trial):
+def test_an_ode_model_goes_through_the_numeric_path_and_censors_never_returning_draws():
     """``stein2019_ode`` (the Stein model integrated numerically, no closed-form metrics):
     medians and CIs over the conditional draws agree with the closed form written here to the
     accuracy of the metric grid; a time back to baseline that no draw reaches by the horizon
     is censored there, estimate and CI limits alike."""
-    six = trial[trial["subject"].isin(["VP001", "VP002", "VP003", "VP004", "VP005", "VP006"])]
+    published = virtual_population("stein2019", 6, seed=1)  # the model's published ω
+    six = sample_trial("stein2019", published, SCHEDULE, lloq=50.0, sigma=0.3, seed=2)
     options = PopulationOptions(min_exploratory=10, max_exploratory=10, n_smoothing=5,
                                 n_draws=40, n_importance=10, n_replicates=0,
                                 information=False)  # fmt: skip
@@ -165,3 +166,22 @@ def test_an_ode_model_goes_through_the_numeric_path_and_censors_never_returning_
                       "time_back_to_baseline_ci_upper"]  # fmt: skip
             assert (row[limits] == row["horizon"]).all() and row["time_back_to_baseline_censored"]
     assert censored > 0  # the case is exercised
+
+
+def test_a_joint_fit_scales_the_second_assay_by_its_individual_scale():
+    """qPCR + flow on the example study: a flow row's Cmax is the median over the draws of
+    Cmax × scale_flow (the flow level is the qPCR curve times the subject's scale)."""
+    quick = PopulationOptions(min_exploratory=40, max_exploratory=40, n_smoothing=20,
+                              n_draws=50, n_importance=50, n_replicates=0)  # fmt: skip
+    study = cellkin.load_example()
+    fit = fit_population(study.kinetics, assays=["qpcr", "flow"], progress=False, options=quick)
+    metrics = fit.metrics()
+    assert len(metrics) == 2 * fit.n_subjects
+    flow = metrics[metrics["assay"] == "flow"].set_index("subject")
+    assert set(flow["unit"]) == {"cells/uL"}
+    scale = list(fit.design.names).index("scale_flow")
+    for subject in fit.subjects[:5]:
+        draws = fit.individual_parameters(subject, draws=True)
+        expected = np.percentile(draws[:, 0] * draws[:, scale], [50.0, 2.5, 97.5])
+        found = flow.loc[subject, ["cmax", "cmax_ci_lower", "cmax_ci_upper"]].to_numpy(float)
+        np.testing.assert_allclose(found, expected, rtol=1e-9)
