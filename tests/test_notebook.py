@@ -39,6 +39,9 @@ print(json.dumps({
     "fit_success": bool(result.success),
     "er_pairs": sorted(er.table[["outcome", "exposure"]].values.tolist()),
     "pfs_landmark_days": sorted({float(d) for d in pfs.landmarks()["time"]}),
+    "population_subjects": pop.n_subjects,
+    "population_metrics": int(pop_metrics["cmax"].notna().sum()),
+    "population_source": pop_metrics.attrs["cellkin"]["source"],
 }))
 """
 
@@ -130,7 +133,11 @@ def test_key_results_are_rendered(executed):
     assert "Kaplan-Meier: OS" in _html(cells["os"])
     for tag in ("nca", "nca-summary", "side-by-side", "orr", "pfs-landmarks", "dlt"):
         assert "<table" in _html(cells[tag]), tag
-    for tag in ("fit-plot", "agreement-plot", "exposure-response-plot", "km-plot", "waterfall"):
+    assert "Population fit: stein2019, 27 subjects" in _html(cells["population"])
+    for tag in ("population-fixed", "population-metrics"):
+        assert "<table" in _html(cells[tag]), tag
+    for tag in ("fit-plot", "agreement-plot", "exposure-response-plot", "km-plot", "waterfall",
+                "population-plot", "population-agreement-plot"):  # fmt: skip
         images = _pngs(cells[tag])
         assert len(images) == 1 and images[0].startswith(PNG_MAGIC), tag
 
@@ -154,6 +161,9 @@ def test_kernel_objects_cover_the_study(executed):
         ["responder", "cmax"],
     ]
     assert report["pfs_landmark_days"] == [30.0, 61.0, 91.0, 183.0, 365.0]
+    # issue 18: the population model gives metrics to every subject with a qPCR sample
+    assert report["population_subjects"] == report["population_metrics"] == 27
+    assert report["population_source"] == "population (conditional)"
 
 
 def test_stored_notebook_carries_the_outputs_of_a_full_run():

@@ -19,6 +19,7 @@ from typing import Any
 from cellkin._display import Summary
 from cellkin._output import OutputFolder
 from cellkin._version import __version__
+from cellkin.cli import _fit_population
 from cellkin.cli._options import (
     add_fit_options,
     add_mapping_option,
@@ -31,7 +32,7 @@ from cellkin.cli._output import command_line
 from cellkin.datasets import load_example
 from cellkin.errors import DataError, FitError, OptionError
 from cellkin.fit import fit_all
-from cellkin.io import read_kinetics
+from cellkin.io import read_kinetics, read_subjects
 
 __all__ = ["EXAMPLES", "add_parser", "dask_client", "run"]
 
@@ -40,6 +41,8 @@ EXAMPLES = """examples:
   cellkin fit pk.csv --model stein2019 -o fits --jobs 4 --checkpoint fits.jsonl
   cellkin fit pk.csv --assay qpcr,flow --subject KD025-109
   cellkin fit pk.csv --scheduler tcp://scheduler:8786 -o fits
+  cellkin fit --example --population --covariate cmax=dose_level -o population
+  cellkin fit pk.csv --population --subjects subjects.csv --covariate tmax=log_dose -o pop
 """
 
 
@@ -53,7 +56,11 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
         help="fit a kinetic model to every subject",
         description="Fit a model to each subject by maximum likelihood (M3 for BLQ samples) "
         "and write params.csv, metrics.csv, statistics.csv and failures.csv (one row per "
-        "subject that could not be fitted or did not converge).",
+        "subject that could not be fitted or did not converge). With --population, fit one "
+        "mixed-effects model to all subjects (SAEM) and write fixed_effects.csv, "
+        "random_effects.csv, residual_error.csv, individual.csv, metrics.csv (from each "
+        "subject's conditional distribution), diagnostics.csv, trajectory.csv, failures.csv "
+        "and plots/{gof,npde,vpc,trajectories}.png.",
     )
     parser.add_argument("file", nargs="?", help="kinetics table (CSV/Excel/parquet)")
     parser.add_argument("--example", action="store_true", help="use the bundled example study")
@@ -75,7 +82,9 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
                         '"cellkin[dask]"); workers need cellkin installed')  # fmt: skip
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="append finished subjects here; rerun to resume")  # fmt: skip
-    parser.add_argument("--plots", action="store_true", help="write DIR/plots/SUBJECT.png")
+    parser.add_argument("--plots", action="store_true", help="write DIR/plots/SUBJECT.png "
+                        "(a population fit always writes its figures)")  # fmt: skip
+    _fit_population.add_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -83,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
     """Fit every subject, write the batch's tables, and the figures with ``--plots``."""
     if args.example == bool(args.file):
         raise OptionError("give either a kinetics FILE or --example")
+    _fit_population.check_options(args)
+    default = f"population_{args.model}" if args.population else f"fit_{args.model}"
     folder = OutputFolder(
-        args.output or f"fit_{args.model}",
+        args.output or default,
         overwrite=args.overwrite,
         argument="-o/--output",
         command=command_line(args),
@@ -95,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
     )
     _check_subjects(kinetics, args.subject)
     assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
+    if args.population:
+        subjects = (
+            read_subjects(args.subjects) if args.subjects
+            else load_example().subjects if args.example else None
+        )  # fmt: skip
+        return _fit_population.run(args, folder, kinetics, subjects, assays or None)
     client = dask_client(args.scheduler) if args.scheduler else None
     with client if client is not None else nullcontext():  # closes the client, not the cluster
         executor = None if client is None else client.get_executor()

@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   cellkin report --example -o kd025_report
   cellkin report pk.csv subjects.csv lesions.csv ae.csv -o report --jobs 4
   cellkin report --kinetics pk.csv --subjects subjects.csv --model stein2019_lag
+  cellkin report --example -o quick_report --no-population
 """
 
 
@@ -56,6 +57,9 @@ def add_parser(commands: argparse._SubParsersAction, parents: list) -> None:
     add_nca_options(parser)
     parser.add_argument("--jobs", type=jobs, metavar="N",
                         help="worker processes for the fits (default: all CPUs)")  # fmt: skip
+    parser.add_argument("--no-population", action="store_true", dest="no_population",
+                        help="skip the population (mixed-effects) model: per-subject fits "
+                        "only")  # fmt: skip
     parser.set_defaults(handler=run)
 
 
@@ -88,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         n_starts=args.starts,
         seed=args.seed,
         n_jobs=args.jobs,
+        population=not args.no_population,
         progress=not args.no_progress,
     )
     paths = report.write(args.output, overwrite=args.overwrite)

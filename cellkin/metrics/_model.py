@@ -15,11 +15,15 @@ carries the fit's reliability verdict (``reliable``, ``issues``: :attr:`cellkin.
 issues`) and an ``exclude_reason``.
 
 It takes one fit, a batch of fits or any collection of them: the metrics of a whole batch are
-computed here, in one place, not inside the fitting workers. Models that declare closed-form
-metrics (capability 8 of :class:`~cellkin.models.base.Model`; the Stein models) have the
-estimate and every draw of a chunk of fits evaluated in one parallel compiled call through the
-model's ``metrics`` function; other models (mechanistic ODEs) are integrated on a dense grid
-with :meth:`~cellkin.models.Model.simulate_many`, one fit at a time. Column names match
+computed here, in one place, not inside the fitting workers. It also takes a population fit
+(:class:`cellkin.population.PopulationFit`): then each subject's metrics summarise its
+conditional draws (median and percentiles; :mod:`cellkin.metrics._model_population`).
+
+Models that declare closed-form metrics (capability 8 of :class:`~cellkin.models.base.Model`;
+the Stein models) have the estimate and every draw of a chunk of fits evaluated in one
+parallel compiled call through the model's ``metrics`` function; other models (mechanistic
+ODEs) are integrated on a dense grid with :meth:`~cellkin.models.Model.simulate_many`, one fit
+at a time. Column names match
 :func:`cellkin.metrics.nca` so observed and model-based metrics sit side by side.
 """
 
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -35,13 +38,22 @@ import numpy as np
 import pandas as pd
 
 from cellkin.errors import OptionError
-from cellkin.metrics._baseline import profile_baseline, threshold
 from cellkin.metrics._extrapolation import extrapolated
+from cellkin.metrics._model_population import (
+    SOURCE,
+    Member,
+    is_population_fit,
+    population_tasks,
+)
+from cellkin.metrics._model_tasks import Options as _Options
+from cellkin.metrics._model_tasks import Task as _Task
+from cellkin.metrics._model_tasks import assay_tasks
 from cellkin.metrics._nca_parameters import interval_name
 from cellkin.models.capabilities import METRIC_NAMES, call_metrics, metrics_address
 
 if TYPE_CHECKING:
     from cellkin.fit import BatchFit, FitResult
+    from cellkin.population import PopulationFit
 
 __all__ = ["model_metrics"]
 
@@ -99,75 +111,45 @@ def _metric_names(intervals: np.ndarray) -> list[str]:
     return names
 
 
-def _threshold(result: FitResult, assay: str, baseline: str | float) -> tuple[float, float]:
-    """(baseline, threshold) for one assay: the rule of :func:`cellkin.metrics.nca`
-    (:mod:`cellkin.metrics._baseline`), the LLOQ being the median post-infusion one."""
-    data = result.data
-    mine = data["assay"].to_numpy() == assay
-    time = data["time"].to_numpy(dtype=float)[mine]
-    lloq = float(np.median(data["lloq"].to_numpy(dtype=float)[mine][time >= 0]))
-    value = data["value"].to_numpy(dtype=float)[mine]
-    blq = data["blq"].to_numpy(dtype=bool)[mine]
-    level = profile_baseline(time, value, blq, baseline)
-    return level, float(threshold(level, lloq))
-
-
-def _percentile_limits(values: np.ndarray, tail: float) -> np.ndarray:
-    """Percentile limits ``(tail, 100 − tail)`` over axis 1 of ``values``
-    (``(n_fits, n_draws, n_metrics)``), ignoring NaN draws, by linear interpolation between
-    order statistics as numpy's default method (same arithmetic); NaN for a metric without
-    a finite draw. Returns ``(2, n_fits, n_metrics)``."""
+def _percentiles(values: np.ndarray, percents: Sequence[float]) -> np.ndarray:
+    """Percentiles ``percents`` over axis 1 of ``values`` (``(n_fits, n_draws, n_metrics)``),
+    ignoring NaN draws, by linear interpolation between order statistics as numpy's default
+    method (same arithmetic, with ∞ where the interpolation reaches an infinite draw, e.g. a
+    time back to baseline never reached); NaN for a metric whose draws are all NaN. Returns
+    ``(len(percents), n_fits, n_metrics)``."""
     ordered = np.sort(values, axis=1)  # NaN last
     count = np.count_nonzero(~np.isnan(values), axis=1)
-    usable = np.isfinite(values).any(axis=1) & (count > 0)
+    usable = count > 0
     last = np.maximum(count - 1, 0)
-    limits = np.full((2, values.shape[0], values.shape[2]), np.nan)
-    for k, percent in enumerate((tail, 100.0 - tail)):
+    limits = np.full((len(percents), values.shape[0], values.shape[2]), np.nan)
+    for k, percent in enumerate(percents):
         position = percent / 100.0 * last
         below = np.floor(position).astype(np.int64)
         above = np.minimum(below + 1, last)
         low = np.take_along_axis(ordered, below[:, np.newaxis, :], axis=1)[:, 0, :]
         high = np.take_along_axis(ordered, above[:, np.newaxis, :], axis=1)[:, 0, :]
         weight = position - below
-        with np.errstate(invalid="ignore"):  # between infinite draws: NaN, as numpy gives
+        with np.errstate(invalid="ignore"):  # ∞ − ∞ where a draw is infinite: fixed below
             value = np.where(weight >= 0.5, high - (high - low) * (1 - weight),
                              low + (high - low) * weight)  # fmt: skip
+        # Between equal draws (e.g. two ∞: never back to baseline), that value; between a
+        # finite draw and ∞, ∞ (the finite one at its own position).
+        value = np.where(low == high, low, value)
+        value = np.where(np.isinf(high) & np.isfinite(low), np.where(weight > 0, high, low),
+                         value)  # fmt: skip
         limits[k] = np.where(usable, value, np.nan)
     return limits
 
 
-@dataclass(frozen=True)
-class _Options:
-    intervals: np.ndarray
-    confidence: float
-    n_draws: int
-    seed: int
-    baseline: str | float
-    horizon: float | None
-
-
-@dataclass
-class _Task:
-    """One fit × assay: its identity columns, threshold, point estimate, draws, and the days
-    that bound its data (post-infusion samples) and its horizon."""
-
-    result: Any
-    assay: str
-    baseline: float
-    threshold: float
-    point: np.ndarray  # natural-scale full vector
-    draws: np.ndarray | None  # (n_draws, n_full)
-    scale_column: int | None
-    first_quantified: float = math.nan
-    last_quantified: float = math.nan
-    last_sample: float = math.nan
-    horizon: float = math.inf
-    quantified: np.ndarray = field(default_factory=lambda: np.empty(0))  # their days
-
-    def scale_of(self, rows: np.ndarray) -> np.ndarray:
-        if self.scale_column is None:
-            return np.ones(rows.shape[0])
-        return rows[:, self.scale_column]
+def _summaries(values: np.ndarray, tail: float, median: bool) -> np.ndarray:
+    """``(3, n_fits, n_metrics)``: the CI limits ``(tail, 100 − tail)`` over the draws of
+    ``values`` (``(n_fits, n_draws, n_metrics)``) and, with ``median``, their median (else
+    NaN: the estimate is the fit's own point)."""
+    percents = (tail, 100.0 - tail, 50.0) if median else (tail, 100.0 - tail)
+    found = _percentiles(values, percents)
+    if not median:
+        found = np.concatenate([found, np.full((1, *found.shape[1:]), np.nan)])
+    return found
 
 
 def _tasks(result: FitResult, options: _Options) -> list[_Task]:
@@ -175,24 +157,8 @@ def _tasks(result: FitResult, options: _Options) -> list[_Task]:
     draws = None
     if np.isfinite(result.covariance_search).all() and options.n_draws > 0:
         draws = result.sample_parameters(options.n_draws, options.seed)
-    data = result.data
-    time = data["time"].to_numpy(dtype=float)
-    post = time >= 0
-    horizon = options.horizon
-    if horizon is None:
-        horizon = 2.0 * float(time[post].max()) if post.any() else math.inf
-    tasks = []
-    for assay in result.assays:
-        base, threshold = _threshold(result, assay, options.baseline)
-        column = None if assay == result.assays[0] else result.layout.index(f"scale_{assay}")
-        mine = post & (data["assay"].to_numpy() == assay)
-        quantified = time[mine & ~data["blq"].to_numpy(dtype=bool)]
-        days = (float(quantified.min()), float(quantified.max())) if quantified.size else (
-            math.nan, math.nan)  # fmt: skip
-        last = float(time[mine].max()) if mine.any() else math.nan
-        tasks.append(_Task(result, assay, base, threshold, estimate, draws, column, *days, last,
-                           float(horizon), quantified))  # fmt: skip
-    return tasks
+    columns = [None] + [result.layout.index(f"scale_{a}") for a in result.assays[1:]]
+    return assay_tasks(result, result.data, result.assays, estimate, draws, columns, options)
 
 
 def _closed_form(tasks: Sequence[_Task], options: _Options) -> list[dict[str, np.ndarray]]:
@@ -216,26 +182,35 @@ def _closed_form(tasks: Sequence[_Task], options: _Options) -> list[dict[str, np
         kernel = _closed_form_parallel if len(theta) >= _PARALLEL_ROWS else _closed_form_serial
         with np.errstate(all="ignore"):  # draws at the bounds give huge but legitimate values
             kernel(address, theta, level, scale, intervals, values)
-        out += _split(values, [len(b) for b in blocks], names, options)
+        medians = [t.median for t in chunk]
+        out += _split(values, [len(b) for b in blocks], medians, names, options)
     return out
 
 
-def _split(values: np.ndarray, sizes: list[int], names: list[str], options: _Options):
-    """Per task: ``{name: [value, lower, upper]}`` from its rows (the estimate, then draws)."""
+def _split(
+    values: np.ndarray,
+    sizes: list[int],
+    medians: list[bool],
+    names: list[str],
+    options: _Options,
+) -> list[dict[str, np.ndarray]]:
+    """Per task: ``{name: [value, lower, upper]}`` from its rows (the point, then draws);
+    the value is the point's, or the median over the draws where ``medians`` says so."""
     tail = 50.0 * (1.0 - options.confidence)
     offsets = np.cumsum([0, *sizes])
-    drawn = [i for i, size in enumerate(sizes) if size > 1]
     limits = {}
-    if drawn:
-        n = sizes[drawn[0]] - 1
-        block = np.stack([values[offsets[i] + 1 : offsets[i + 1]] for i in drawn])
-        found = _percentile_limits(block.reshape(len(drawn), n, len(names)), tail)
-        limits = {i: found[:, m, :] for m, i in enumerate(drawn)}
+    for n in sorted({size - 1 for size in sizes if size > 1}):  # tasks with n draws together
+        for median in (False, True):
+            drawn = [i for i, size in enumerate(sizes) if size == n + 1 and medians[i] == median]
+            if drawn:
+                block = np.stack([values[offsets[i] + 1 : offsets[i + 1]] for i in drawn])
+                found = _summaries(block, tail, median)
+                limits.update({i: found[:, m, :] for m, i in enumerate(drawn)})
     out = []
     for i in range(len(sizes)):
-        point = values[offsets[i]]
-        bounds = limits.get(i, np.full((2, len(names)), np.nan))
-        out.append({name: np.array([point[j], bounds[0, j], bounds[1, j]])
+        found = limits.get(i, np.full((3, len(names)), np.nan))
+        point = found[2] if medians[i] else values[offsets[i]]
+        out.append({name: np.array([point[j], found[0, j], found[1, j]])
                     for j, name in enumerate(names)})  # fmt: skip
     return out
 
@@ -267,10 +242,11 @@ def _numeric(task: _Task, options: _Options) -> dict[str, np.ndarray]:
     values = np.column_stack(list(metric.values()))[:, np.newaxis, :]
     tail = 50.0 * (1.0 - options.confidence)
     if rows.shape[0] > 1:
-        found = _percentile_limits(np.moveaxis(values[1:], 0, 1), tail)[:, 0, :]
+        found = _summaries(np.moveaxis(values[1:], 0, 1), tail, task.median)[:, 0, :]
     else:
-        found = np.full((2, len(metric)), np.nan)
-    return {name: np.array([values[0, 0, j], found[0, j], found[1, j]])
+        found = np.full((3, len(metric)), np.nan)
+    point = found[2] if task.median else values[0, 0]
+    return {name: np.array([point[j], found[0, j], found[1, j]])
             for j, name in enumerate(metric)}  # fmt: skip
 
 
@@ -320,14 +296,11 @@ def _reason(
     horizon: float,
 ) -> str:
     """Why the metrics of a fit should not be used as they are ("" when nothing to say)."""
-    reasons = []
-    if not result.success:
-        reasons.append(f"fit did not converge ({result.message})")
-    codes = [code for code in result.issue_codes if code != "not_converged"]
-    if codes:
-        reasons.append(f"unreliable fit: {', '.join(codes)}")
-    if not np.isfinite(result.covariance_search).all():
-        reasons.append("no covariance: no CIs")
+    if isinstance(result, Member):  # a subject of a population fit: the fit's own reasons
+        reasons = list(result.reasons)
+        missing = [] if result.failed else missing
+    else:
+        reasons = _fit_reasons(result)
     if missing:
         reasons.append(f"the model failed at the estimate ({', '.join(missing)} not computable)")
     beyond = [name for name, hit in censored.items() if hit]
@@ -337,6 +310,19 @@ def _reason(
     if outside:
         reasons.append(f"extrapolated beyond the quantified samples: {', '.join(outside)}")
     return "; ".join(reasons)
+
+
+def _fit_reasons(result: FitResult) -> list[str]:
+    """What is known against a per-subject fit: not converged, its issues, no covariance."""
+    reasons = []
+    if not result.success:
+        reasons.append(f"fit did not converge ({result.message})")
+    codes = [code for code in result.issue_codes if code != "not_converged"]
+    if codes:
+        reasons.append(f"unreliable fit: {', '.join(codes)}")
+    if not np.isfinite(result.covariance_search).all():
+        reasons.append("no covariance: no CIs")
+    return reasons
 
 
 def _results(fits: Any) -> list[FitResult]:
@@ -352,7 +338,8 @@ def _results(fits: Any) -> list[FitResult]:
         if all(isinstance(r, FitResult) for r in results):
             return results
     raise OptionError(
-        f"`fits` must be a FitResult, a BatchFit or a collection of FitResults, got "
+        f"`fits` must be a FitResult, a BatchFit, a collection of FitResults or a "
+        f"PopulationFit, got "
         f"{type(fits).__name__}"
     )
 
@@ -376,7 +363,7 @@ def _check(intervals: Any, confidence: float, n_draws: int) -> np.ndarray:
 
 
 def model_metrics(
-    fits: FitResult | BatchFit | Mapping[str, FitResult] | Sequence[FitResult],
+    fits: FitResult | BatchFit | Mapping[str, FitResult] | Sequence[FitResult] | PopulationFit,
     *,
     intervals: Sequence[Sequence[float]] = ((0, 28), (0, 84)),
     confidence: float = 0.95,
@@ -389,18 +376,29 @@ def model_metrics(
 
     Parameters
     ----------
-    fits : FitResult, BatchFit, or a mapping or sequence of FitResult
-        Fits from :func:`cellkin.fit` or :func:`cellkin.fit_all`.
+    fits : FitResult, BatchFit, a mapping or sequence of FitResult, or PopulationFit
+        Fits from :func:`cellkin.fit` or :func:`cellkin.fit_all`, or a population fit from
+        :func:`cellkin.fit_population`: then every subject's metrics come from its
+        **conditional distribution** given the population (its conditional draws,
+        :meth:`~cellkin.population.PopulationFit.individual_parameters` with ``draws=True``):
+        the estimate is the **median** of the metric over the draws and the CI its
+        percentiles (quantiles of one distribution: the estimate lies in its CI), the
+        extrapolation flags are judged on the curve of the subject's EBE; ``success`` and
+        ``reliable`` say whether SAEM converged; the subjects that could not enter the fit
+        (``PopulationFit.failures``) get rows of NaN metrics with ``success`` False and
+        their reason in ``exclude_reason``; ``attrs["cellkin"]["source"]`` is
+        ``"population (conditional)"`` (``"per-subject fit"`` otherwise).
     intervals : sequence of (start, end)
         AUC intervals in days (columns ``auc_<start>_<end>``).
     confidence : float
         Confidence level of the intervals (recorded in ``attrs["cellkin"]["confidence"]``).
     n_draws : int
         Parameter draws from the estimation-scale normal approximation of each estimate
-        (:meth:`cellkin.FitResult.sample_parameters`; 0: no CIs).
+        (:meth:`cellkin.FitResult.sample_parameters`; 0: no CIs). For a population fit: at
+        most this many of each subject's stored conditional draws (the first ones; at least 1).
     seed : int
         Seed of the draws (the same for every fit, so a fit's CIs do not depend on the
-        batch it is in).
+        batch it is in; unused for a population fit, whose draws are stored).
     baseline : {"lloq", "lloq_only", "max_pre_infusion"} or float
         Baseline for the time-back-to-baseline threshold ``max(baseline, LLOQ)``, defined as
         in :func:`cellkin.metrics.nca` from the subject's pre-infusion samples.
@@ -437,11 +435,17 @@ def model_metrics(
     """
     array = _check(intervals, confidence, n_draws)
     options = _Options(array, float(confidence), int(n_draws), int(seed), baseline, horizon)
-    tasks = [task for result in _results(fits) for task in _tasks(result, options)]
+    population = is_population_fit(fits)
+    if population:
+        tasks = population_tasks(fits, options)
+    else:
+        tasks = [task for result in _results(fits) for task in _tasks(result, options)]
     values: list[dict[str, np.ndarray] | None] = [None] * len(tasks)
     by_model: dict[int, list[int]] = {}
     for i, task in enumerate(tasks):
-        if task.result.model.metrics_kernel is not None:
+        if isinstance(task.result, Member) and task.result.failed:
+            values[i] = dict.fromkeys(_metric_names(array), np.full(3, np.nan))
+        elif task.result.model.metrics_kernel is not None:
             by_model.setdefault(id(type(task.result.model)), []).append(i)
         else:
             values[i] = _numeric(task, options)
@@ -452,8 +456,22 @@ def model_metrics(
     table = _frame([_row(task, found or {}) for task, found in zip(tasks, values, strict=True)])
     table.attrs["cellkin"] = {"confidence": float(confidence), "n_draws": int(n_draws),
                               "seed": int(seed), "baseline": baseline,
-                              "time_back_to_baseline_method": "model"}  # fmt: skip
+                              "time_back_to_baseline_method": "model",
+                              "source": "per-subject fit"}  # fmt: skip
+    if population:
+        table.attrs["cellkin"].update(_population_attrs(fits, tasks))
     return table
+
+
+def _population_attrs(fit: Any, tasks: Sequence[_Task]) -> dict[str, object]:
+    """What a population fit's metrics rest on (``attrs["cellkin"]``)."""
+    used = max((t.draws.shape[0] for t in tasks if t.draws is not None), default=0)
+    return {"source": SOURCE, "n_draws": int(used), "seed": None,
+            "estimate": "median of the metric over the subject's conditional draws",
+            "interval": "percentiles of the metric over the subject's conditional draws",
+            "population": {"model": fit.model.name, "n_subjects": int(fit.n_subjects),
+                           "converged": bool(fit.converged),
+                           "n_failures": len(fit.failures)}}  # fmt: skip
 
 
 def _frame(rows: Sequence[dict[str, object]]) -> pd.DataFrame:

@@ -93,7 +93,7 @@ def _npde(fit: Any, assay: str, ax: Any) -> Any:
     for level in (0.0, -1.96, 1.96):
         ax.axhline(level, color="0.4", ls="-" if level == 0 else "--", lw=1, gid="npde_ref")
     ax.set_xlabel("time (day)")
-    ax.set_ylabel("NPDE")
+    ax.set_ylabel("NPDE (standard normal deviate)")
     ax.set_title(f"{fit.model.name}: NPDE vs time ({assay})")
     return ax
 
@@ -140,8 +140,8 @@ def _trajectories(fit: Any, ax: Any) -> Any:
         ax.plot(table["iteration"], values[name] / final[name], lw=0.8, label=name)
     switch = int((table["phase"] == "exploratory").sum())
     ax.axvline(switch, color="0.3", ls="--", lw=1, gid="end_of_exploration")
-    ax.set_xlabel("SAEM iteration")
-    ax.set_ylabel("value / final value")
+    ax.set_xlabel("SAEM iteration (number)")
+    ax.set_ylabel("value / final value (ratio)")
     ax.set_title(
         f"{fit.model.name}: SAEM trajectories ({fit.reason.split(';')[0]})", fontsize="small"
     )

@@ -201,7 +201,9 @@ class PopulationFit:
 
     def metrics(self, **options: Any) -> pd.DataFrame:
         """Per-subject model-based metrics with CIs from the conditional distribution:
-        :func:`cellkin.metrics.model_metrics` of this fit (a convenience)."""
+        :func:`cellkin.metrics.model_metrics` of this fit (a convenience). The estimate is
+        the median of each metric over the subject's conditional draws and the CI its
+        percentiles; subjects of :attr:`failures` get rows of NaN with their reason."""
         from cellkin.metrics import model_metrics  # the layer above, asked lazily
 
         return model_metrics(self, **options)  # type: ignore[arg-type]  # #18 adds PopulationFit

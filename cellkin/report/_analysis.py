@@ -1,7 +1,9 @@
 """The study analysis behind the report: every endpoint as a table, by dose level.
 
 :func:`analyse_study` runs, in order, the observed (NCA) metrics, the model fit of every
-subject (:func:`cellkin.fit_all`), the model-based metrics, the kinetic endpoints (CAR+ peak
+subject (:func:`cellkin.fit_all`), the model-based metrics, the population model
+(:func:`cellkin.fit_population`, whose individual metrics stand in for the subjects without a
+usable fit of their own: :mod:`cellkin.report._population`), the kinetic endpoints (CAR+ peak
 time and time back to baseline, observed and model-based), safety (TEAEs, CRS/ICANS, DLT rate
 over 3 months), efficacy (RECIST 1.1 best overall response and ORR, CR and response rates and
 PFS/OS at 1, 2, 3, 6 and 12 months) and exposure–response. A step that cannot be done on the
@@ -33,11 +35,12 @@ from cellkin.metrics import (
     exposure_response,
     exposure_survival,
     summarize,
-    time_to_event_summary,
 )
 from cellkin.metrics import nca as run_nca
 from cellkin.outcomes import MONTH_DAYS
+from cellkin.report._endpoints import TBB_HORIZON_DAYS, kinetic_endpoints
 from cellkin.report._inputs import StudyInputs
+from cellkin.report._population import population_step
 from cellkin.report._reliability import check_model_fits, reliability_tables, selected_subjects
 
 __all__ = [
@@ -54,8 +57,6 @@ __all__ = [
 LANDMARK_MONTHS = (1, 2, 3, 6, 12)
 #: The safety window of the study's endpoints: TEAEs and DLTs in the first 3 months.
 SAFETY_WINDOW_DAYS = float(MONTH_DAYS[3])
-#: Horizon of the time-back-to-baseline endpoint (6 months).
-TBB_HORIZON_DAYS = float(MONTH_DAYS[6])
 #: Group of kinetics subjects that have no row in the subject table (no dose known).
 UNKNOWN_DOSE = "unknown dose"
 #: Subject-table columns each endpoint needs; a subject with a blank cell among them is left
@@ -99,89 +100,6 @@ def _group_column(subjects: pd.DataFrame | None) -> str | None:
         if column in subjects and subjects[column].notna().any():
             return column
     return None
-
-
-def kinetic_endpoints(
-    metrics: pd.DataFrame,
-    subjects: pd.DataFrame | None = None,
-    *,
-    basis: str,
-    by: str | None = "dose_level",
-    horizon_days: float = TBB_HORIZON_DAYS,
-) -> pd.DataFrame:
-    """Peak time and time back to baseline by group and assay (the study's kinetic endpoints).
-
-    The time back to baseline is a time-to-event endpoint, summarised by Kaplan–Meier with
-    the same function as :func:`cellkin.metrics.summarize` (so both give the same numbers
-    for the same group): times censored at the last sample (NCA) or at the horizon of a
-    model-based metric count as censored, never as returns.
-
-    Parameters
-    ----------
-    metrics : pandas.DataFrame
-        One row per subject × assay with ``tmax``, ``time_back_to_baseline`` and
-        ``time_back_to_baseline_censored`` (NCA, or model-based metrics from a batch fit).
-    subjects : pandas.DataFrame, optional
-        Subject table carrying `by`.
-    basis : str
-        Label of the metrics, e.g. ``"observed (NCA)"`` or ``"model (stein2019)"``.
-    by : str or None
-        Grouping column; the pooled group ``"all"`` is always added.
-    horizon_days : float, default 183 (6 months)
-        Day at which the probability of being back to baseline is reported.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``group, assay, basis, n, tmax_median, tmax_min, tmax_max, n_tbb (subjects with a
-        time back to baseline, returned or censored), n_back_to_baseline (returns observed
-        by the horizon), n_tbb_censored, p_back_to_baseline, p_back_ci_lower, p_back_ci_upper
-        (Kaplan–Meier probability of being back to baseline by the horizon, 95% CI; NaN
-        when no subject is followed that long), tbb_median, tbb_ci_lower, tbb_ci_upper
-        (Kaplan–Meier median, days; NaN when not reached)``.
-    """
-    table = metrics.copy()
-    if by is not None and by not in table:
-        if subjects is None or by not in subjects:
-            by = None
-        else:
-            table = table.merge(subjects[["subject", by]], on="subject", how="left")
-    groups: list[tuple[Any, pd.DataFrame]] = []
-    if by is not None:
-        groups += [(key, part) for key, part in table.groupby(by, sort=True)]
-    groups.append(("all", table))
-    rows = []
-    for key, part in groups:
-        for assay, rows_of_assay in part.groupby("assay", sort=False):
-            rows.append({"group": key, "assay": assay, "basis": basis,
-                         **_endpoint_row(rows_of_assay, horizon_days)})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _endpoint_row(rows: pd.DataFrame, horizon_days: float) -> dict[str, Any]:
-    """Tmax and the Kaplan–Meier time back to baseline of one group × assay."""
-    tmax = rows["tmax"].astype(float).dropna()
-    censored = rows["time_back_to_baseline_censored"]
-    known = censored.notna().to_numpy()
-    time = np.where(known, rows["time_back_to_baseline"].to_numpy(dtype=float), np.nan)
-    event = ~censored.astype("boolean").fillna(True).to_numpy(dtype=bool)
-    km = time_to_event_summary(time, event, landmarks={"p": horizon_days})
-    returned = np.isfinite(time) & event & (time <= horizon_days)
-    return {
-        "n": int(rows["subject"].nunique()),
-        "tmax_median": tmax.median() if tmax.size else np.nan,
-        "tmax_min": tmax.min() if tmax.size else np.nan,
-        "tmax_max": tmax.max() if tmax.size else np.nan,
-        "n_tbb": int(km["n"]),
-        "n_back_to_baseline": int(returned.sum()),
-        "n_tbb_censored": int(km["n_censored"]),
-        "p_back_to_baseline": km["p"],
-        "p_back_ci_lower": km["p_ci_lower"],
-        "p_back_ci_upper": km["p_ci_upper"],
-        "tbb_median": km["median"],
-        "tbb_ci_lower": km["median_ci_lower"],
-        "tbb_ci_upper": km["median_ci_upper"],
-    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,6 +253,7 @@ def analyse_study(
     executor: Any = None,
     exposures: Sequence[str] = ("cmax", "auc_0_28"),
     model_fits: str = "reliable",
+    population: bool = True,
     progress: bool = True,
 ) -> StudyAnalysis:
     """Run the whole study analysis (see the module docstring).
@@ -362,6 +281,11 @@ def analyse_study(
         (:attr:`cellkin.fit.FitResult.reliable`), every converged one, or every one. The
         others stay in the per-subject tables, are listed with their reasons
         (``fit_reliability``, ``unreliable_fits``) and drawn marked.
+    population : bool, default True
+        Also fit the model to the whole study as a population (mixed-effects) model
+        (:func:`cellkin.fit_population`) and use each remaining subject's metrics from its
+        conditional distribution (``model_metrics_used``, column ``source``; see
+        :mod:`cellkin.report._population`); False: per-subject fits only.
     progress : bool, default True
         Show progress bars (steps, and subjects during the fit).
 
@@ -375,6 +299,7 @@ def analyse_study(
         "nca": {"auc_method": auc_method, "blq": nca_blq, "baseline": baseline,
                 "intervals": [(0.0, 28.0), (0.0, 84.0)]},
         "fit": {"blq": fit_blq, "error": error, "n_starts": n_starts, "seed": seed},
+        "population": bool(population),
         "landmark_months": list(LANDMARK_MONTHS),
         "landmark_days": [MONTH_DAYS[m] for m in LANDMARK_MONTHS],
         "safety_window_days": SAFETY_WINDOW_DAYS,
@@ -385,11 +310,15 @@ def analyse_study(
         "response_confidence_interval": "95% exact (Clopper-Pearson)",
     }  # fmt: skip
     inputs, unknown, left_out = _restrict(inputs)
-    run = _Run(inputs, _group_column(inputs.subjects), _Steps(progress, total=11), unknown=unknown)
+    steps = _Steps(progress, total=11 + bool(population))
+    run = _Run(inputs, _group_column(inputs.subjects), steps, unknown=unknown)
     run.steps.failures.extend(left_out)
     nca_table = _nca_step(run, options["nca"])
     batch, fit_failures = _fit_step(run, model, options["fit"], n_jobs, executor, progress)
     model_table = _model_metrics_step(run, batch, model_fits)
+    if population:
+        model_table = population_step(run, model, options["fit"], model_table, progress)
+        model_fits += " per-subject + population" if "model_metrics_used" in run.objects else ""
     run.tables["kinetic_endpoints"] = run.steps.run(
         "kinetic endpoints",
         lambda: _kinetic_endpoints(run, nca_table, model_table, model, model_fits),

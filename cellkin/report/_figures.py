@@ -104,6 +104,23 @@ def _vpc(figure: Any, analysis: StudyAnalysis) -> None:
              seed=analysis.options["fit"]["seed"], ax=figure.add_subplot())  # fmt: skip
 
 
+def _population_gof(figure: Any, analysis: StudyAnalysis) -> None:
+    population = _need(analysis, "population")
+    for ax, kind in zip(_grid(figure, 2), ("gof", "npde"), strict=True):
+        population.plot(kind, ax=ax)
+
+
+def _population_trajectories(figure: Any, analysis: StudyAnalysis) -> None:
+    _need(analysis, "population").plot("trajectories", ax=figure.add_subplot())
+
+
+def _population_vpc(figure: Any, analysis: StudyAnalysis) -> None:
+    population = _need(analysis, "population")
+    if population.vpc.empty:
+        raise _Skip("the population fit simulated no replicates")
+    population.plot("vpc", ax=figure.add_subplot())
+
+
 def _agreement(figure: Any, analysis: StudyAnalysis) -> None:
     batch, nca = _need(analysis, "batch"), _need(analysis, "nca")
     metrics = ["cmax", "tmax", "auc_0_28", "time_back_to_baseline"]
@@ -201,6 +218,20 @@ FIGURES: tuple[FigureSpec, ...] = (
                "drawn from the distribution of the individual estimates of the fits the "
                "model-based summaries use, with the fitted residual error and LLOQ "
                "censoring).", (8, 5), _vpc),
+    FigureSpec("population_gof", "population",
+               "Population model: observed vs individual predictions (at the EBEs; censored "
+               "samples at their LLOQ as open markers) and NPDE vs time with 0 and ±1.96.",
+               (12, 4.5), _population_gof),
+    FigureSpec("population_vpc", "population",
+               "Prediction-corrected visual predictive check of the population model: "
+               "observed 10th, 50th and 90th percentiles of the prediction-corrected data per "
+               "time bin against the 90% intervals of the same percentiles over data sets "
+               "simulated from the fitted model (with its residual error and LLOQ "
+               "censoring).", (8, 5), _population_vpc),
+    FigureSpec("population_trajectories", "population",
+               "SAEM's parameter trajectories relative to their final values, the end of the "
+               "exploratory phase marked (convergence of the population fit).", (10, 5),
+               _population_trajectories),
     FigureSpec("metric_agreement", "metrics",
                "Model-based vs observed (NCA) metrics per subject, with the model's 95% CI; "
                "fits that are not reliable as open grey markers, left out of the ratio.",

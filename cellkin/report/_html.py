@@ -23,6 +23,7 @@ import pandas as pd
 from cellkin import models
 from cellkin.report._analysis import StudyAnalysis
 from cellkin.report._figures import RenderedFigure
+from cellkin.report._population import sources_text
 
 __all__ = ["render_html", "table_html"]
 
@@ -181,10 +182,37 @@ _SECTIONS = (
                note="at_bounds: parameters estimated on one of their bounds (too few "
                     "informative samples, or the optimum lies beyond the bound); their "
                     "SE and CI are not meaningful.")]),
+    _Section("population", "Population model ({model})",
+             figures=["population_gof", "population_vpc", "population_trajectories"], tables=[
+        _Table("population_fixed_effects", "Fixed effects (typical values)",
+               columns=("parameter", "term", "estimate", "se", "rse_pct", "ci_lower",
+                        "ci_upper", "unit"),
+               note="Nonlinear mixed-effects model fitted to all subjects at once by SAEM "
+                    "(M3 for BLQ samples); SEs from the observed Fisher information."),
+        _Table("population_random_effects", "Random effects (between-subject SD, "
+               "estimation scale) and η-shrinkage"),
+        _Table("population_residual_error", "Residual error"),
+        _Table("population_metrics", "Individual metrics from the conditional distribution "
+               "(every subject, 95% CI)", collapsed=True,
+               note="Median of each metric over the subject's conditional draws, 95% CI from "
+                    "their percentiles; subjects that could not enter the fit have a reason.",
+               columns=("subject", "assay", "cmax", "cmax_ci_lower", "cmax_ci_upper", "tmax",
+                        "auc_0_28", "auc_0_28_ci_lower", "auc_0_28_ci_upper",
+                        "time_back_to_baseline", "time_back_to_baseline_censored",
+                        "exclude_reason"))]),
     _Section("metrics", "Model-based metrics", figures=["metric_agreement"], tables=[
-        _Table("model_metrics_summary", "Key model-based metrics by dose level ({fits} fits)",
+        _Table("model_metrics_used", "Model-based metrics per subject as summarised, with "
+               "their source",
+               columns=("subject", "assay", "source", "cmax", "cmax_ci_lower",
+                        "cmax_ci_upper", "tmax", "auc_0_28", "auc_0_28_ci_lower",
+                        "auc_0_28_ci_upper", "time_back_to_baseline",
+                        "time_back_to_baseline_censored"),
+               note="source: “per-subject fit” (the subject's own fit is used) or "
+                    "“population (conditional)” (from the population model, where the own "
+                    "fit is not used or not possible)."),
+        _Table("model_metrics_summary", "Key model-based metrics by dose level ({fits})",
                columns=_SUMMARY_COLUMNS, query=f"metric in {list(_KEY_METRICS)}"),
-        _Table("model_metrics_summary", "All model-based metrics by dose level ({fits} fits)",
+        _Table("model_metrics_summary", "All model-based metrics by dose level ({fits})",
                columns=_SUMMARY_COLUMNS, collapsed=True),
         _Table("model_metrics", "Model-based metrics per subject, every fit (95% CI)",
                collapsed=True,
@@ -237,19 +265,24 @@ def _sections(analysis: StudyAnalysis) -> list[_Section]:
     the reliability of the fits allows."""
     model = analysis.options["model"]
     fits = analysis.options.get("model_fits", "reliable")
-    intro = _reliability_intro(analysis.tables.get("fit_reliability"), fits)
+    borrowed = "model_metrics_used" in analysis.tables  # the population fills the gaps
+    intro = _reliability_intro(analysis.tables.get("fit_reliability"), fits, borrowed)
+    label = f"{fits} fits; population model for the others" if borrowed else f"{fits} fits"
     sections = []
     for section in _SECTIONS:
-        tables = [replace(t, title=t.title.format(fits=fits)) for t in section.tables]
+        tables = [replace(t, title=t.title.format(fits=label)) for t in section.tables]
         extra = intro if section.id in ("fit", "metrics") else []
+        if section.id == "metrics":
+            extra = [*extra, *sources_text(analysis)]
         sections.append(replace(section, title=section.title.format(model=model),
                                 tables=tables, intro=[*section.intro, *extra]))  # fmt: skip
     return sections
 
 
-def _reliability_intro(table: pd.DataFrame | None, fits: str) -> list[str]:
+def _reliability_intro(table: pd.DataFrame | None, fits: str, borrowed: bool) -> list[str]:
     """Paragraphs: k of n fits reliable (and why not), and each group where fewer than half
-    are, pointing to the NCA values."""
+    are, pointing to the NCA values (or, with ``borrowed``, to the population model that
+    stands in for them)."""
     if table is None or table.empty:
         return []
     pooled = table[table["group"].astype(str) == "all"].iloc[0]
@@ -257,17 +290,23 @@ def _reliability_intro(table: pd.DataFrame | None, fits: str) -> list[str]:
             "all": "every fit, reliable or not"}[fits]  # fmt: skip
     text = [f"{pooled['n_reliable']} of {pooled['n_subjects']} fits reliable"
             + (f" (reasons for the rest: {pooled['reasons']})" if pooled["reasons"] else "")
-            + f". Model-based summaries use {used}; the others are listed and drawn marked "
-            "(dashed curve, orange title; open grey markers)."]  # fmt: skip
+            + f". Model-based summaries use {used}"
+            + (", and the population model's conditional metrics for the other subjects"
+               if borrowed else "")
+            + "; the fits that are not reliable are listed and drawn marked (dashed curve, "
+            "orange title; open grey markers)."]  # fmt: skip
     for row in table.itertuples():
         if row.fewer_than_half:
             where = "Overall" if str(row.group) == "all" else f"In {row.group}"
-            text.append(
-                f"{where}, fewer than half of the fits are reliable ({row.n_reliable} of "
-                f"{row.n_subjects}): do not read its model-based numbers as the group's; "
-                "use the observed (NCA) values, or fit a population model "
-                "(cellkin.fit_population) and refit each subject with its prior."
-            )
+            advice = (
+                "most of its model-based numbers come from the population model (section "
+                "Population model, column `source`)" if borrowed else
+                "do not read its model-based numbers as the group's; use the observed (NCA) "
+                "values, or fit a population model (cellkin.fit_population) and refit each "
+                "subject with its prior"
+            )  # fmt: skip
+            text.append(f"{where}, fewer than half of the fits are reliable ({row.n_reliable} "
+                        f"of {row.n_subjects}): {advice}.")  # fmt: skip
     return text
 
 
@@ -296,6 +335,7 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
         "decades, a quantified sample after the model's Tmax, Tmax within the sampled days "
         "and 1–60 days, and no outlying sample (cellkin.fit.ISSUE_CODES). Model-based "
         f"summaries use {options.get('model_fits', 'reliable')} fits.",
+        *_population_methods(options),
         "Time back to baseline as a time-to-event endpoint: Kaplan–Meier (lifelines) with "
         "subjects who never returned censored at their last sample (NCA) or at the horizon, "
         "twice the last sample day (model); median with its 95% CI and the probability back "
@@ -328,6 +368,21 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
     return [
         {"kind": "text", "title": "Methods", "entries": methods},
         {"kind": "options", "title": "Options and software", "entries": list(settings.items())},
+    ]
+
+
+def _population_methods(options: Mapping[str, Any]) -> list[str]:
+    """The population model's paragraph of the methods (none when it was switched off)."""
+    if not options.get("population"):
+        return ["Population model: not fitted (switched off: --no-population)."]
+    return [
+        "Population model: the same model fitted to all subjects at once as a nonlinear "
+        "mixed-effects model (cellkin.fit_population; SAEM, Kuhn & Lavielle 2005, "
+        "doi:10.1016/j.csda.2004.07.002) with log-/logit-normal random effects on every free "
+        "parameter, M3 for BLQ samples, the same residual error model and seed. Subjects "
+        "whose own fit is not used get their metrics from their conditional distribution "
+        "given the population (median over the conditional draws, 95% CI from their "
+        "percentiles); the column `source` says which."
     ]
 
 

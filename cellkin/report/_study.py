@@ -137,7 +137,7 @@ def study_report(
     **options
         Passed to :func:`~cellkin.report.analyse_study` (``model``, ``auc_method``,
         ``nca_blq``, ``baseline``, ``fit_blq``, ``error``, ``n_starts``, ``seed``,
-        ``n_jobs``, ``executor``, ``progress``).
+        ``n_jobs``, ``executor``, ``model_fits``, ``population``, ``progress``).
 
     Returns
     -------

@@ -25,7 +25,7 @@ def _write(tmp_path):
 def test_report_from_files(tmp_path, capsys):
     out = tmp_path / "report"
     status = main(["report", *_write(tmp_path), "-o", str(out), "--jobs", "1", "--starts", "1",
-                   "--no-progress"])  # fmt: skip
+                   "--no-progress", "--no-population"])  # fmt: skip
     assert status == 0
     assert (out / "report.html").is_file()
     assert (out / "tables" / "overview.csv").is_file()
@@ -34,6 +34,8 @@ def test_report_from_files(tmp_path, capsys):
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "kinetics_export.csv" in html and "Synthetic data" not in html
     assert "cellkin report " in html and "--starts 1" in html  # the command that made it
+    assert "Population model: not fitted (switched off" in html
+    assert not (out / "tables" / "population_fixed_effects.csv").exists()
 
 
 def test_report_bad_input_is_one_line(tmp_path, capsys):

@@ -254,15 +254,34 @@ def test_time_back_to_baseline_is_the_same_in_summarize_the_nca_table_and_the_ov
 
 
 def test_model_based_summaries_use_the_reliable_fits_and_list_the_others(example_report):
+    """Reliable per-subject fits are used as they are; every other subject's model-based
+    metrics come from the population model's conditional distribution (#18), and the
+    ``source`` column and the text say which."""
     batch = example_report.analysis.objects["batch"]
     reliable = {s for s, r in batch.results.items() if r.reliable}
     groups = STUDY.subjects.set_index("subject")["dose_level"]
     summary = example_report.tables.get("model_metrics_summary")
     cmax = summary[summary["metric"] == "cmax"] if summary is not None else summary
+    used = example_report.tables["model_metrics_used"]
+    population = example_report.tables["population_metrics"].set_index("subject")
     for level in groups.unique():
         members = set(groups.index[groups == level])
         rows = cmax[cmax["dose_level"] == level] if cmax is not None else []
-        assert (int(rows["n"].sum()) if len(rows) else 0) == len(members & reliable), level
+        assert (int(rows["n"].sum()) if len(rows) else 0) == len(members), level
+    source = used.set_index("subject")["source"]
+    assert set(source.index) == set(STUDY.subjects["subject"])
+    assert set(source.index[source == "per-subject fit"]) == reliable
+    borrowed = source.index[source == "population (conditional)"]
+    np.testing.assert_array_equal(used.set_index("subject").loc[borrowed, "cmax"],
+                                  population.loc[borrowed, "cmax"])  # fmt: skip
+    own = example_report.tables["model_metrics"].set_index("subject")
+    mine = sorted(reliable)
+    np.testing.assert_array_equal(used.set_index("subject").loc[mine, "cmax"],
+                                  own.loc[mine, "cmax"])  # fmt: skip
+    assert (
+        f"{len(reliable)} subject(s) from their own reliable fit, {len(borrowed)} from the "
+        "population model" in example_report.html
+    )
     by_group = example_report.tables["fit_reliability"].set_index("group")
     assert by_group.loc["all", "n_reliable"] == len(reliable)
     assert by_group.loc["all", "n_subjects"] == 27
