@@ -7,9 +7,10 @@ factorisation of ``I/(hγ) − J`` per attempted step (:mod:`cellkin.models._lin
 
 **Switching back** (``method="auto"``): the explicit pair hands a stiff stretch to Rodas4
 (:data:`cellkin.models._native.STATUS_STIFF`); Rodas4 hands it back when an explicit step of
-the size Rodas4 takes would be stable again: ``h·‖J‖_∞ <`` the explicit pair's stability
-boundary (``‖J‖_∞`` bounds the spectral radius from above) on :data:`CALM_COUNT` accepted steps
-in a row, as DifferentialEquations.jl's ``AutoSwitch`` does with the same norm.
+the size Rodas4 takes would be stable again: ``h·‖D J D⁻¹‖_∞ <`` the explicit pair's
+stability boundary (``‖D J D⁻¹‖_∞``, D the error weights, bounds the spectral radius from
+above) on :data:`CALM_COUNT` accepted steps in a row, as DifferentialEquations.jl's
+``AutoSwitch`` does with the (unscaled) norm.
 
 References
 ----------
@@ -80,14 +81,19 @@ _RO_FAC_MAX = 6.0
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _norm_inf(a):  # pragma: no cover - compiled
-    """Maximum absolute row sum of the square matrix ``a`` (bounds its spectral radius)."""
+def _norm_inf(a, y, rtol, atol):  # pragma: no cover - compiled
+    """‖D A D⁻¹‖_∞ with D = diag(1/(atol_i + rtol |y_i|)): bounds A's spectral radius.
+
+    Scaling by the error weights makes the bound tight for states of very different size
+    (cells next to fractions): ``J[1, 0]`` of 1e5 between a state of 1e15 and one of 1 says
+    nothing about stiffness.
+    """
     best = 0.0
     for r in range(a.shape[0]):
         row = 0.0
         for c in range(a.shape[1]):
-            row += abs(a[r, c])
-        best = max(best, row)
+            row += abs(a[r, c]) * (atol[c] + rtol * abs(y[c]))
+        best = max(best, row / (atol[r] + rtol * abs(y[r])))
     return best
 
 
@@ -209,7 +215,7 @@ def rodas4(rhs, jac, has_jac, t, t_end, y, p, phase, t_out, j, states, rtol, ato
 
     Step-size control h·min(6, max(0.2, 0.9·err^(-1/4))); no growth right after a rejection;
     the Jacobian is evaluated once per accepted step and reused after rejections. With
-    ``calm_limit > 0`` it returns ``STATUS_CALM`` at the reached ``t`` once ``h·‖J‖_∞ <
+    ``calm_limit > 0`` it returns ``STATUS_CALM`` at the reached ``t`` once ``h·‖DJD⁻¹‖_∞ <
     calm_limit`` held on :data:`CALM_COUNT` accepted steps in a row (module docstring).
     """
     n = y.shape[0]
@@ -253,7 +259,7 @@ def rodas4(rhs, jac, has_jac, t, t_end, y, p, phase, t_out, j, states, rtol, ato
             return STATUS_SUCCESS, t, j, h, steps
         if not _refresh(rhs, jac, has_jac, t, y, p, phase, f0, jmat, dfdt, yt, ft):
             return STATUS_NONFINITE, t, j, h, steps
-        n_calm = n_calm + 1 if h * _norm_inf(jmat) < calm_limit else 0
+        n_calm = n_calm + 1 if h * _norm_inf(jmat, y, rtol, atol) < calm_limit else 0
         if n_calm >= CALM_COUNT:  # never with calm_limit = 0
             return STATUS_CALM, t, j, h, steps
 # fmt: on

@@ -253,7 +253,8 @@ def vern7(rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps, ma
             continue
         t_new = t_end if last else t + h
         if stiff_limit > 0.0:
-            n_stiff, n_calm = stiffness_count(h, k9, k10, y9, yt, stiff_limit, n_stiff, n_calm)
+            n_stiff, n_calm = stiffness_count(h, k9, k10, y9, yt, stiff_limit, n_stiff, n_calm,
+                                              rtol, atol)
         ok = call_rhs(rhs, t_new, yn, p, phase, k11)  # stage 11 = next step's first stage
         if j < t_out.shape[0] and t_out[j] <= t_new:
             j, dense_ok = _dense(rhs, p, phase, t, t_new, h, y, w, bt, t_out, j, states)
