@@ -69,6 +69,7 @@ from cellkin.models._native import (
     STATUS_MAX_STEPS,
     STATUS_NONFINITE,
     STATUS_STEP_TOO_SMALL,
+    STATUS_STIFF,
     STATUS_SUCCESS,
     all_finite,
     call_rhs,
@@ -146,6 +147,16 @@ _EXPO = 0.2 - 0.75 * BETA
 _SAFE, _FAC_MIN, _FAC_MAX = 0.9, 0.2, 10.0
 _LOG_ERR_FLOOR = math.log(1e-4)
 
+# Stiffness detection (Hairer et al. [3]_, §IV.2; DOPRI5's test): after an accepted step the
+# two last stages, both evaluated at t + h, give h·|λ| ≈ h ‖f(Y_b) − f(Y_a)‖ / ‖Y_b − Y_a‖, an
+# estimate of the dominant eigenvalue along the direction the step actually took. A value
+# beyond the pair's stability boundary on the negative real axis on STIFF_COUNT accepted steps
+# (NONSTIFF_RESET steps below it reset the count) means the step is limited by stability, not
+# accuracy: the integrator then returns STATUS_STIFF so that the caller switches to Rodas4.
+STIFF_COUNT, NONSTIFF_RESET = 15, 6
+TSIT5_STABILITY = 3.5
+"""|R(z)| = 1 on the negative real axis at z ≈ −3.5 for Tsitouras 5(4) (tests compute it)."""
+
 
 # ---------------------------------------------------------------------------- the integrator
 # Everything below is inlined by numba itself (``inline="always"``) into one compiled function
@@ -186,6 +197,28 @@ def _error_norm(e, k, y, yn, h, rtol, atol):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", error_model="numpy", fastmath=_FASTMATH)
+def stiffness_count(h, fa, fb, ya, yb, limit, n_stiff, n_calm, rtol, atol):  # pragma: no cover
+    """Update the counts of stiff and calm steps from h·‖fb − fa‖/‖yb − ya‖ against ``limit``.
+
+    The norms weight each state by ``1/(atol_i + rtol |yb_i|)`` (for a linear problem the
+    ratio then estimates an eigenvalue of D J D⁻¹, which has J's eigenvalues): unweighted, a
+    state of 1e15 cells would hide the stiff direction of a state of a few cells. Returns
+    ``(n_stiff, n_calm)``; the caller switches when ``n_stiff`` reaches :data:`STIFF_COUNT`.
+    """
+    num, den = 0.0, 0.0
+    for i in range(fa.shape[0]):
+        weight = 1.0 / (atol[i] + rtol * abs(yb[i]))
+        num += (weight * (fb[i] - fa[i])) ** 2
+        den += (weight * (yb[i] - ya[i])) ** 2
+    if den > 0.0 and h * math.sqrt(num / den) > limit:
+        return n_stiff + 1, 0
+    n_calm += 1
+    if n_calm >= NONSTIFF_RESET:
+        n_stiff = 0
+    return n_stiff, n_calm
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _dense(bd, t, t_new, h, y, yn, k, bt, t_out, j, states):  # pragma: no cover - compiled
     """Continuous extension at every output time in (t, t_new]; returns the next index."""
     n = y.shape[0]
@@ -209,22 +242,23 @@ def _dense(bd, t, t_new, h, y, yn, k, bt, t_out, j, states):  # pragma: no cover
 # fmt: off
 @numba.njit(inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _erk(c, a, e, bd, rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps,
-         max_steps, w, bt):  # pragma: no cover - compiled
+         max_steps, w, bt, stiff_limit):  # pragma: no cover - compiled
     """The step loop of :func:`tsit5` and :func:`dopri5` for the pair ``(c, a, e, bd)``."""
     n = y.shape[0]
     # Views created once per segment (each view in the step loop would cost a reference-count
     # update); ``w`` is private to the calling thread.
     k1, k2, k3, k4, k5, k6, k7, yt, yn = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
     if not (call_rhs(rhs, t, y, p, phase, k1) and all_finite(k1)):
-        return STATUS_NONFINITE, j, h, steps
+        return STATUS_NONFINITE, t, j, h, steps
     if h <= 0.0:
         h = initial_step(rhs, t, t_end, y, p, phase, k1, rtol, atol, 5, yt, k2)
     log_old, rejected, nonfinite = _LOG_ERR_FLOOR, False, False
+    n_stiff, n_calm = 0, 0
     while True:
         if steps >= max_steps:
-            return STATUS_MAX_STEPS, j, h, steps
+            return STATUS_MAX_STEPS, t, j, h, steps
         if too_small(h, t, t_end):
-            return (STATUS_NONFINITE if nonfinite else STATUS_STEP_TOO_SMALL), j, h, steps
+            return (STATUS_NONFINITE if nonfinite else STATUS_STEP_TOO_SMALL), t, j, h, steps
         last = t + 1.01 * h >= t_end
         if last:
             h = t_end - t
@@ -253,6 +287,9 @@ def _erk(c, a, e, bd, rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, 
         t_new = t_end if last else t + h
         if j < t_out.shape[0] and t_out[j] <= t_new:
             j = _dense(bd, t, t_new, h, y, yn, w, bt, t_out, j, states)
+        if stiff_limit > 0.0:  # stages 6 and 7 both sit at t + h (c_6 = c_7 = 1)
+            n_stiff, n_calm = stiffness_count(h, k6, k7, yt, yn, stiff_limit, n_stiff, n_calm,
+                                              rtol, atol)
         for i in range(n):
             y[i] = yn[i]
             k1[i] = k7[i]  # first same as last
@@ -261,32 +298,37 @@ def _erk(c, a, e, bd, rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, 
         h = h * min(fac, 1.0) if rejected else h * fac
         log_old, rejected, nonfinite = max(log_err, _LOG_ERR_FLOOR), False, False
         if last:
-            return STATUS_SUCCESS, j, h, steps
+            return STATUS_SUCCESS, t, j, h, steps
+        if n_stiff >= STIFF_COUNT:
+            return STATUS_STIFF, t, j, h, steps
 # fmt: on
 
 
-_SIGNATURE_DOC = """Integrate (t, t_end] with the {name} pair; returns (status, j, h, steps).
+_SIGNATURE_DOC = """Integrate (t, t_end] with the {name} pair; returns (status, t, j, h, steps).
 
     ``rhs`` is the model's native address; ``w`` is a work array of at least 9 rows (stages,
     stage input, new solution), ``bt`` one of ``STAGES`` entries; ``y`` is advanced in place.
     Rows ``j..`` of ``states`` at output times up to ``t_end`` are filled. ``h <= 0`` selects
     the starting step; ``steps`` counts accepted and rejected steps against ``max_steps``.
+    With ``stiff_limit > 0`` the integrator stops early with ``STATUS_STIFF`` at the reached
+    time ``t`` once the stiffness test (module docstring) exceeds ``stiff_limit`` on
+    ``STIFF_COUNT`` accepted steps.
     """
 
 
 # fmt: off
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def tsit5(rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps, max_steps, w,
-          bt):  # pragma: no cover - compiled
+          bt, stiff_limit):  # pragma: no cover - compiled
     return _erk(TSIT5_C, TSIT5_A, TSIT5_E, TSIT5_B, rhs, t, t_end, y, p, phase, t_out, j,
-                states, rtol, atol, h, steps, max_steps, w, bt)
+                states, rtol, atol, h, steps, max_steps, w, bt, stiff_limit)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def dopri5(rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps, max_steps, w,
-           bt):  # pragma: no cover - compiled
+           bt, stiff_limit):  # pragma: no cover - compiled
     return _erk(DOPRI5_C, DOPRI5_A, DOPRI5_E, DOPRI5_B, rhs, t, t_end, y, p, phase, t_out, j,
-                states, rtol, atol, h, steps, max_steps, w, bt)
+                states, rtol, atol, h, steps, max_steps, w, bt, stiff_limit)
 # fmt: on
 
 

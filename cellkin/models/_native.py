@@ -37,6 +37,8 @@ STATUS_SINGULAR = 4
 STATUS_BAD_INITIAL = 5
 STATUS_BAD_BREAKPOINTS = 6
 STATUS_MODEL_ERROR = 7
+STATUS_STIFF = -1  # internal: an explicit pair hands over to Rodas4 (never reported)
+STATUS_CALM = -2  # internal: Rodas4 hands back to the explicit pair (never reported)
 
 _EPS = float(np.finfo(np.float64).eps)
 

@@ -39,6 +39,14 @@ _EPS = float(np.finfo(np.float64).eps)
 # more than it saves for a handful of subjects (and a fit simulates one subject at a time).
 _PARALLEL_FROM = 8
 
+METHOD_NAMES = ("tsit5", "dopri5", "vern7", "rodas4")
+"""The integrators a user may name; ``"auto"`` chooses among them."""
+
+TIGHT_RTOL = 1e-7
+"""``method="auto"`` takes the Verner 7(6) pair below this rtol and Tsitouras 5(4) from it up
+(the 7(6) pair needs fewer evaluations than a 5(4) pair from about rtol 1e-7 on the catalogue
+models; ``benchmarks/bench_work_precision.py``)."""
+
 
 @dataclass(frozen=True)
 class SolverOptions:
@@ -52,9 +60,11 @@ class SolverOptions:
     atol : float or sequence of float, optional
         Absolute tolerance, scalar or one per state. ``None`` takes the model's
         ``default_atol`` (chosen per model from the scale of its states).
-    method : {"auto", "tsit5", "dopri5", "rodas4"}
-        ``"auto"`` takes Rodas4 for models declared ``stiff`` and the Tsitouras 5(4) pair
-        otherwise; ``"dopri5"`` is the Dormand–Prince 5(4) pair.
+    method : {"auto", "tsit5", "dopri5", "vern7", "rodas4"}
+        ``"auto"`` takes Rodas4 for models declared ``stiff``; otherwise the Tsitouras 5(4)
+        pair at ``rtol >= TIGHT_RTOL`` and the Verner 7(6) pair below, each watching for
+        stiffness during the solve and handing stiff stretches of a trajectory to Rodas4 (and
+        back). ``"dopri5"`` is the Dormand–Prince 5(4) pair; a named method never switches.
     max_steps : int
         Maximum number of steps (accepted and rejected) per trajectory.
     first_step : float
@@ -63,7 +73,7 @@ class SolverOptions:
 
     rtol: float = 1e-8
     atol: float | tuple[float, ...] | None = None
-    method: Literal["auto", "tsit5", "dopri5", "rodas4"] = "auto"
+    method: Literal["auto", "tsit5", "dopri5", "vern7", "rodas4"] = "auto"
     max_steps: int = 100_000
     first_step: float = 0.0
 
@@ -74,9 +84,9 @@ class SolverOptions:
             atol = np.atleast_1d(np.asarray(self.atol, dtype=np.float64))
             if atol.ndim != 1 or not (np.isfinite(atol).all() and (atol > 0).all()):
                 raise ModelError(f"`atol` must be positive and finite, got {self.atol!r}")
-        if self.method not in ("auto", *solvers.METHODS):
+        if self.method not in ("auto", *METHOD_NAMES):
             raise ModelError(
-                f"`method` must be 'auto' or one of {sorted(solvers.METHODS)}, got {self.method!r}"
+                f"`method` must be 'auto' or one of {sorted(METHOD_NAMES)}, got {self.method!r}"
             )
         if not (isinstance(self.max_steps, (int, np.integer)) and self.max_steps > 0):
             raise ModelError(f"`max_steps` must be a positive integer, got {self.max_steps!r}")
@@ -96,10 +106,16 @@ class SolverOptions:
         return solvers.METHODS[self.resolve(stiff_default)]
 
     def resolve(self, stiff_default: bool) -> str:
-        """The integrator to use, given the model's ``stiff`` flag (``"auto"`` resolved)."""
+        """The compiled method to use, given the model's ``stiff`` flag (``"auto"`` resolved).
+
+        ``"auto"`` becomes ``"rodas4"`` for a stiff model, else ``"auto-tsit5"`` or
+        ``"auto-vern7"`` by :data:`TIGHT_RTOL` (the explicit pair with stiffness switching).
+        """
         if self.method != "auto":
             return self.method
-        return "rodas4" if stiff_default else "tsit5"
+        if stiff_default:
+            return "rodas4"
+        return "auto-tsit5" if self.rtol >= TIGHT_RTOL else "auto-vern7"
 
 
 @dataclass(frozen=True)
@@ -162,7 +178,7 @@ def solve(
         Initial time.
     options : SolverOptions, optional
         Tolerances and method (defaults: ``SolverOptions()`` with ``atol`` 1e-10 when unset;
-        ``"auto"`` means the Tsitouras 5(4) pair here).
+        ``"auto"`` is the explicit pair for the tolerance, switching to Rodas4 when stiff).
     errors : {"raise", "coerce"}
         On failure, raise :class:`~cellkin.errors.ModelError` (default) or return the
         :class:`Solution` with its status.
@@ -249,9 +265,9 @@ class ODEModel(Model):
         Relative tolerance of the integrator (default 1e-8).
     atol : float or sequence of float, optional
         Absolute tolerance, scalar or per state; default ``default_atol`` of the model.
-    method : {"auto", "tsit5", "dopri5", "rodas4"}
-        Integrator; ``"auto"`` follows the model's ``stiff`` flag (Rodas4 for stiff models,
-        the Tsitouras 5(4) pair otherwise).
+    method : {"auto", "tsit5", "dopri5", "vern7", "rodas4"}
+        Integrator; ``"auto"`` takes Rodas4 for models declared ``stiff`` and otherwise the
+        explicit pair for the tolerance with stiffness switching (:class:`SolverOptions`).
     max_steps : int
         Step budget per trajectory; a subject that exhausts it gets status 1 and NaN rows.
     """
@@ -275,7 +291,7 @@ class ODEModel(Model):
         *,
         rtol: float = 1e-8,
         atol: float | Sequence[float] | None = None,
-        method: Literal["auto", "tsit5", "dopri5", "rodas4"] = "auto",
+        method: Literal["auto", "tsit5", "dopri5", "vern7", "rodas4"] = "auto",
         max_steps: int = 100_000,
     ) -> None:
         atol_value = None if atol is None else (atol if np.ndim(atol) == 0 else tuple(atol))
@@ -330,7 +346,7 @@ class ODEModel(Model):
 
     @property
     def method(self) -> str:
-        """The integrator this instance uses (``"tsit5"``, ``"dopri5"`` or ``"rodas4"``)."""
+        """The compiled method this instance uses (:meth:`SolverOptions.resolve`)."""
         return self.options.resolve(self.stiff)
 
     @property

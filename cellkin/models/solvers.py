@@ -8,8 +8,20 @@ compiled, parallel call. The numba-callable solvers on PyPI do not serve: ``numb
 only a source build that needs CMake and gfortran (it fails to install here), and
 ``numbakit-ode`` compiles for seconds per solver instance and is unmaintained. The methods below
 are textbook and small enough to own and test: the explicit Runge–Kutta 5(4) pairs of
-Tsitouras (``tsit5``, the default for non-stiff models) and Dormand–Prince (``dopri5``), in
-:mod:`cellkin.models._erk`, and the Rosenbrock method Rodas4 (``rodas4``) for stiff models.
+Tsitouras (``tsit5``) and Dormand–Prince (``dopri5``), in :mod:`cellkin.models._erk`; Verner's
+7(6) pair (``vern7``) for tight tolerances, in :mod:`cellkin.models._verner`; and the
+Rosenbrock method Rodas4 (``rodas4``) for stiff models, in :mod:`cellkin.models._rodas4` (its
+small dense linear algebra in :mod:`cellkin.models._linalg`).
+
+**Automatic switching.** ``auto-tsit5`` and ``auto-vern7`` (what ``method="auto"`` resolves to
+for a non-stiff model, by tolerance) run the explicit pair with the Hairer–Wanner stiffness
+test on its last two stages; when the step size is held at the pair's stability boundary for
+15 accepted steps, the segment continues with Rodas4 from the reached time, and Rodas4 hands
+back once ``h·‖D J D⁻¹‖_∞`` (D the error weights) is inside the explicit stability region for
+6 steps in a row, like LSODA switching between Adams and BDF or DifferentialEquations.jl's
+``AutoTsit5(Rosenbrock23())``.
+A León-Triana patient whose tumour escapes to ~1e15 cells (eigenvalue ~ −2.6e4/day) then
+costs a few hundred Rosenbrock steps instead of exhausting ``max_steps``.
 
 The kernel contract
 -------------------
@@ -48,8 +60,10 @@ counter until none is left (so a thread slowed down by other load takes fewer).
 
 *Development note*: numba's on-disk cache checks only the source file of the function it
 caches, and a cached kernel embeds the compiled code of everything it calls. After editing
-:mod:`cellkin.models._erk` or :mod:`cellkin.models._native`, touch this file (or delete the
-``__pycache__`` folder) so that the kernels here are recompiled.
+:mod:`cellkin.models._erk`, :mod:`cellkin.models._verner`, :mod:`cellkin.models._rodas4`,
+:mod:`cellkin.models._linalg` or :mod:`cellkin.models._native`, touch this file (and the
+modules between, e.g. ``_rodas4.py`` after ``_linalg.py``; or delete the ``__pycache__``
+folder) so that the kernels here are recompiled.
 
 Orientation: trajectories are ``(n_times, n_states)``; populations ``(n_subjects, n_times)``.
 The Python front end (:class:`~cellkin.models.ode.SolverOptions`,
@@ -67,7 +81,9 @@ References
        Springer 1993 (step-size control, dense output, initial step).
        doi:10.1007/978-3-540-78862-1
 .. [4] Hairer E, Wanner G. Solving Ordinary Differential Equations II, 2nd ed. Springer 1996,
-       §IV.7 (RODAS: Rodas4 coefficients and dense output). doi:10.1007/978-3-642-05221-7
+       §IV.2 (stiffness detection), §IV.7 (RODAS). doi:10.1007/978-3-642-05221-7
+.. [5] Verner JH. Numerically optimal Runge–Kutta pairs with interpolants. Numer Algorithms
+       2010;53(2-3):383-396. doi:10.1007/s11075-009-9290-3
 """
 
 from __future__ import annotations
@@ -81,7 +97,7 @@ import numba
 import numpy as np
 from numba import types
 
-from cellkin.models import _erk
+from cellkin.models import _erk, _rodas4, _verner
 from cellkin.models._native import (
     BREAKPOINTS_SIG,
     DERIVE_SIG,
@@ -91,23 +107,21 @@ from cellkin.models._native import (
     RHS_SIG,
     STATUS_BAD_BREAKPOINTS,
     STATUS_BAD_INITIAL,
+    STATUS_CALM,
     STATUS_MAX_STEPS,
     STATUS_MODEL_ERROR,
     STATUS_NONFINITE,
     STATUS_SINGULAR,
     STATUS_STEP_TOO_SMALL,
+    STATUS_STIFF,
     STATUS_SUCCESS,
     all_finite,
     call_breakpoints,
     call_derive,
     call_init,
-    call_jac,
     call_observe,
-    call_rhs,
     fetch_add,
-    initial_step,
     kernel_address,
-    too_small,
 )
 
 __all__ = [
@@ -129,249 +143,33 @@ STATUS_MESSAGES: dict[int, str] = {
 }
 """Meaning of the status codes returned per trajectory (codes >= 10 are model-specific)."""
 
-METHODS: dict[str, bool] = {"tsit5": False, "dopri5": False, "rodas4": True}
-"""Available methods; the value says whether the method is meant for stiff problems."""
+METHODS: dict[str, bool] = {
+    "tsit5": False,
+    "dopri5": False,
+    "vern7": False,
+    "rodas4": True,
+    "auto-tsit5": False,
+    "auto-vern7": False,
+}
+"""Compiled methods; the value says whether the method is meant for stiff problems.
 
-METHOD_CODES: dict[str, int] = {"dopri5": 0, "tsit5": 1, "rodas4": 2}
+``auto-tsit5`` and ``auto-vern7`` are the explicit pair with stiffness detection and a switch
+to Rodas4 and back within one trajectory (what ``method="auto"`` resolves to).
+"""
+
+METHOD_CODES: dict[str, int] = {
+    "dopri5": 0,
+    "tsit5": 1,
+    "rodas4": 2,
+    "vern7": 3,
+    "auto-tsit5": 4,
+    "auto-vern7": 5,
+}
 """The integer passed to the compiled kernels for each method."""
 
-_DOPRI5, _TSIT5, _RODAS4 = 0, 1, 2
-_SQRT_EPS = math.sqrt(np.finfo(np.float64).eps)
-
-# ---------------------------------------------------------------------------- Rodas4
-# Work array rows (``w``, shape (_WORK_ROWS, n)): stages, stage input and new solution of the
-# explicit pairs (rows 0-8) or the stages and vectors of Rodas4 (rows 0-11).
-_WORK_ROWS = 12
-_SAFE, _FAC_MIN = 0.9, 0.2
-
-# Rodas4 [3] in the W-transformed form (the k_i include the step h): stage s solves
-# (I/(hγ) − J) k_s = f(t + c_s h, y + Σ a_sm k_m) + Σ (C_sm / h) k_m + h d_s ∂f/∂t,
-# y_new = y + a51 k1 + a52 k2 + a53 k3 + a54 k4 + k5 + k6 (stiffly accurate); error ≈ k6.
-_RG = 0.25
-_RC2, _RC3, _RC4 = 0.386, 0.21, 0.63
-_RD1, _RD2, _RD3, _RD4 = 0.25, -0.1043, 0.1035, -0.0362
-_RA21 = 1.544
-_RA31, _RA32 = 0.9466785280815826, 0.2557011698983284
-_RA41, _RA42, _RA43 = 3.314825187068521, 2.896124015972201, 0.9986419139977817
-_RA51, _RA52, _RA53, _RA54 = (
-    1.221224509226641,
-    6.019134481288629,
-    12.53708332932087,
-    -0.687886036105895,
-)
-_RC21 = -5.6688
-_RC31, _RC32 = -2.430093356833875, -0.2063599157091915
-_RC41, _RC42, _RC43 = -0.1073529058151375, -9.594562251023355, -20.47028614809616
-_RC51, _RC52, _RC53, _RC54 = (
-    7.496443313967647,
-    -10.24680431464352,
-    -33.99990352819905,
-    11.7089089320616,
-)
-_RC61, _RC62, _RC63 = 8.083246795921522, -7.981132988064893, -31.52159432874371
-_RC64, _RC65 = 16.31930543123136, -6.058818238834054
-# Dense output of order 3: y(θ) = (1−θ) y0 + θ (y1 + (1−θ)(Σ h2m k_m + θ Σ h3m k_m)).
-_RH21, _RH22, _RH23 = 10.12623508344586, -7.487995877610167, -34.80091861555747
-_RH24, _RH25 = -7.992771707568823, 1.025137723295662
-_RH31, _RH32, _RH33 = -0.6762803392801253, 6.087714651680015, 16.43084320892478
-_RH34, _RH35 = 24.76722511418386, -6.594389125716872
-_RO_FAC_MAX = 6.0
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _lu_factor(a, piv):  # pragma: no cover - compiled
-    """In-place LU with partial pivoting; returns False when a pivot is zero or not finite."""
-    n = a.shape[0]
-    for k in range(n):
-        best, row = abs(a[k, k]), k
-        for i in range(k + 1, n):
-            if abs(a[i, k]) > best:
-                best, row = abs(a[i, k]), i
-        if not (best > 0.0 and math.isfinite(best)):
-            return False
-        piv[k] = row
-        if row != k:
-            for j in range(n):
-                a[k, j], a[row, j] = a[row, j], a[k, j]
-        for i in range(k + 1, n):
-            a[i, k] /= a[k, k]
-            for j in range(k + 1, n):
-                a[i, j] -= a[i, k] * a[k, j]
-    return True
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _lu_solve(a, piv, b):  # pragma: no cover - compiled
-    """Solve ``A x = b`` in place, ``a``/``piv`` from :func:`_lu_factor`."""
-    n = a.shape[0]
-    for k in range(n):
-        row = piv[k]
-        if row != k:
-            b[k], b[row] = b[row], b[k]
-    for i in range(n):
-        for j in range(i):
-            b[i] -= a[i, j] * b[j]
-    for i in range(n - 1, -1, -1):
-        for j in range(i + 1, n):
-            b[i] -= a[i, j] * b[j]
-        b[i] /= a[i, i]
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _jacobian(rhs, jac, has_jac, t, y, p, phase, f0, jmat, dfdt, yt, ft):  # pragma: no cover
-    """∂f/∂y (analytic, or forward differences) into ``jmat``, ∂f/∂t into ``dfdt``.
-
-    Returns False if a model function raised.
-    """
-    n = y.shape[0]
-    ok = True
-    if has_jac:
-        ok = call_jac(jac, t, y, p, phase, jmat)
-    else:
-        for c in range(n):
-            for i in range(n):
-                yt[i] = y[i]
-            yt[c] = y[c] + _SQRT_EPS * max(abs(y[c]), 1e-8)
-            delta = yt[c] - y[c]
-            ok &= call_rhs(rhs, t, yt, p, phase, ft)
-            for r in range(n):
-                jmat[r, c] = (ft[r] - f0[r]) / delta
-    dt = _SQRT_EPS * max(abs(t), 1.0)
-    ok &= call_rhs(rhs, t + dt, y, p, phase, ft)
-    for r in range(n):
-        dfdt[r] = (ft[r] - f0[r]) / dt
-    return ok
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _rodas4_dense(t, t_new, h, y, yn, k1, k2, k3, k4, k5, t_out, j, states):  # pragma: no cover
-    """Rodas4 dense output (order 3) at every output time in (t, t_new]; return next j."""
-    while j < t_out.shape[0] and t_out[j] <= t_new:
-        if t_out[j] == t_new:
-            for i in range(y.shape[0]):
-                states[j, i] = yn[i]
-        else:
-            th = (t_out[j] - t) / h
-            th1 = 1.0 - th
-            for i in range(y.shape[0]):
-                d2 = _RH21 * k1[i] + _RH22 * k2[i] + _RH23 * k3[i] + _RH24 * k4[i] + _RH25 * k5[i]
-                d3 = _RH31 * k1[i] + _RH32 * k2[i] + _RH33 * k3[i] + _RH34 * k4[i] + _RH35 * k5[i]
-                states[j, i] = th1 * y[i] + th * (yn[i] + th1 * (d2 + th * d3))
-        j += 1
-    return j
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _rodas4_stages(rhs, t, h, y, p, phase, f0, dfdt, lu, piv, w):  # pragma: no cover
-    """The six stages of a Rodas4 step into w[0..5]; y_new into w[7] (error estimate: k6).
-
-    Returns False if the right-hand side raised.
-    """
-    n = y.shape[0]
-    k1, k2, k3, k4, k5, k6, yn, yt, du = w[0], w[1], w[2], w[3], w[4], w[5], w[7], w[8], w[9]
-    for i in range(n):
-        k1[i] = f0[i] + h * _RD1 * dfdt[i]
-    _lu_solve(lu, piv, k1)
-    for i in range(n):
-        yt[i] = y[i] + _RA21 * k1[i]
-    ok = call_rhs(rhs, t + _RC2 * h, yt, p, phase, du)
-    for i in range(n):
-        k2[i] = du[i] + h * _RD2 * dfdt[i] + _RC21 * k1[i] / h
-    _lu_solve(lu, piv, k2)
-    for i in range(n):
-        yt[i] = y[i] + _RA31 * k1[i] + _RA32 * k2[i]
-    ok &= call_rhs(rhs, t + _RC3 * h, yt, p, phase, du)
-    for i in range(n):
-        k3[i] = du[i] + h * _RD3 * dfdt[i] + (_RC31 * k1[i] + _RC32 * k2[i]) / h
-    _lu_solve(lu, piv, k3)
-    for i in range(n):
-        yt[i] = y[i] + _RA41 * k1[i] + _RA42 * k2[i] + _RA43 * k3[i]
-    ok &= call_rhs(rhs, t + _RC4 * h, yt, p, phase, du)
-    for i in range(n):
-        k4[i] = du[i] + h * _RD4 * dfdt[i] + (_RC41 * k1[i] + _RC42 * k2[i] + _RC43 * k3[i]) / h
-    _lu_solve(lu, piv, k4)
-    for i in range(n):
-        yt[i] = y[i] + _RA51 * k1[i] + _RA52 * k2[i] + _RA53 * k3[i] + _RA54 * k4[i]
-    ok &= call_rhs(rhs, t + h, yt, p, phase, du)
-    for i in range(n):
-        k5[i] = du[i] + (_RC51 * k1[i] + _RC52 * k2[i] + _RC53 * k3[i] + _RC54 * k4[i]) / h
-    _lu_solve(lu, piv, k5)
-    for i in range(n):
-        yt[i] += k5[i]
-    ok &= call_rhs(rhs, t + h, yt, p, phase, du)
-    for i in range(n):
-        k6[i] = (
-            du[i]
-            + (_RC61 * k1[i] + _RC62 * k2[i] + _RC63 * k3[i] + _RC64 * k4[i] + _RC65 * k5[i]) / h
-        )
-    _lu_solve(lu, piv, k6)
-    for i in range(n):
-        yn[i] = yt[i] + k6[i]
-    return ok
-
-
-# fmt: off
-@numba.njit(cache=True, error_model="numpy")
-def _rodas4(rhs, jac, has_jac, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps,
-            max_steps, w, jmat, lu, piv):  # pragma: no cover - compiled
-    """Integrate (t, t_end] with Rodas4; returns (status, j, h, steps).
-
-    Step-size control h·min(6, max(0.2, 0.9·err^(-1/4))); no growth right after a rejection;
-    the Jacobian is evaluated once per accepted step and reused after rejections.
-    """
-    n = y.shape[0]
-    k1, k2, k3, k4, k5, k6, yn = w[0], w[1], w[2], w[3], w[4], w[5], w[7]
-    yt, ft, f0, dfdt = w[8], w[9], w[10], w[11]
-    if not (call_rhs(rhs, t, y, p, phase, f0) and all_finite(f0)):
-        return STATUS_NONFINITE, j, h, steps
-    if h <= 0.0:
-        h = initial_step(rhs, t, t_end, y, p, phase, f0, rtol, atol, 3, yt, ft)
-    if not _jacobian(rhs, jac, has_jac, t, y, p, phase, f0, jmat, dfdt, yt, ft):
-        return STATUS_NONFINITE, j, h, steps
-    rejected, nonfinite, singular = False, False, False
-    while True:
-        if steps >= max_steps:
-            return STATUS_MAX_STEPS, j, h, steps
-        if too_small(h, t, t_end):
-            code = STATUS_SINGULAR if singular else STATUS_STEP_TOO_SMALL
-            return (STATUS_NONFINITE if nonfinite else code), j, h, steps
-        last = t + 1.01 * h >= t_end
-        if last:
-            h = t_end - t
-        steps += 1
-        for r in range(n):
-            for c in range(n):
-                lu[r, c] = -jmat[r, c]
-            lu[r, r] += 1.0 / (h * _RG)
-        if not _lu_factor(lu, piv):
-            singular, h = True, 0.5 * h
-            continue
-        ok = _rodas4_stages(rhs, t, h, y, p, phase, f0, dfdt, lu, piv, w)
-        err = 0.0
-        for i in range(n):
-            err += (k6[i] / (atol[i] + rtol * max(abs(y[i]), abs(yn[i])))) ** 2
-        err = math.sqrt(err / n)
-        if not (ok and math.isfinite(err)):
-            nonfinite, rejected, h = True, True, 0.25 * h
-            continue
-        fac = _RO_FAC_MAX if err == 0.0 else min(_RO_FAC_MAX, max(_FAC_MIN, _SAFE / err**0.25))
-        if err > 1.0:
-            rejected, h = True, h * fac
-            continue
-        t_new = t_end if last else t + h
-        if j < t_out.shape[0] and t_out[j] <= t_new:
-            j = _rodas4_dense(t, t_new, h, y, yn, k1, k2, k3, k4, k5, t_out, j, states)
-        for i in range(n):
-            y[i] = yn[i]
-        t = t_new
-        h = h * min(fac, 1.0) if rejected else h * fac
-        rejected, nonfinite, singular = False, False, False
-        if last:
-            return STATUS_SUCCESS, j, h, steps
-        if not (call_rhs(rhs, t, y, p, phase, f0)
-                and _jacobian(rhs, jac, has_jac, t, y, p, phase, f0, jmat, dfdt, yt, ft)):
-            return STATUS_NONFINITE, j, h, steps
-# fmt: on
+_DOPRI5, _TSIT5, _RODAS4, _VERN7, _AUTO_TSIT5, _AUTO_VERN7 = 0, 1, 2, 3, 4, 5
+_WORK_ROWS = max(_verner.ROWS, _rodas4.ROWS, 9)
+_STIFF_FRACTION = 0.8
 
 
 # ---------------------------------------------------------------------------- driver
@@ -384,7 +182,51 @@ def _workspace(n_states, max_bp):  # pragma: no cover - compiled
     breakpoints and one observation row."""
     return (np.empty(n_states), np.empty((_WORK_ROWS, n_states)), np.empty((n_states, n_states)),
             np.empty((n_states, n_states)), np.empty(n_states, dtype=np.int64),
-            np.empty(_erk.STAGES), np.empty(max(max_bp, 1)), np.empty(n_states))
+            np.empty(_verner.ROWS), np.empty(max(max_bp, 1)), np.empty(n_states))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _explicit(method, rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps,
+              max_steps, w, bt, stiff_limit):  # pragma: no cover - compiled
+    """One explicit pair over (t, t_end]; returns (status, t, j, h, steps)."""
+    if method == _TSIT5 or method == _AUTO_TSIT5:
+        return _erk.tsit5(rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps,
+                          max_steps, w, bt, stiff_limit)
+    if method == _VERN7 or method == _AUTO_VERN7:
+        return _verner.vern7(rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h,
+                             steps, max_steps, w, bt, stiff_limit)
+    return _erk.dopri5(rhs, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h, steps,
+                       max_steps, w, bt, stiff_limit)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _segment(method, rhs, jac, has_jac, t, t_end, y, p, phase, t_out, j, states, rtol, atol, h,
+             steps, max_steps, w, jmat, lu, piv, bt):  # pragma: no cover - compiled
+    """Integrate (t, t_end] without a breakpoint inside; returns (status, j, h, steps).
+
+    The ``auto`` codes start with the explicit pair, hand over to Rodas4 when the pair reports
+    stiffness (:data:`STATUS_STIFF`) and back when Rodas4 reports calm (:data:`STATUS_CALM`),
+    as often as needed, all within the one step budget.
+    """
+    auto = method == _AUTO_TSIT5 or method == _AUTO_VERN7
+    limit = 0.0
+    if auto:  # a step controller holds h·|λ| somewhat inside the boundary: test at 80% of it
+        scale = _erk.TSIT5_STABILITY if method == _AUTO_TSIT5 else _verner.VERN7_STABILITY
+        limit = _STIFF_FRACTION * scale
+    stiff = method == _RODAS4
+    while True:
+        if stiff:
+            status, t, j, h, steps = _rodas4.rodas4(rhs, jac, has_jac, t, t_end, y, p, phase,
+                                                    t_out, j, states, rtol, atol, h, steps,
+                                                    max_steps, w, jmat, lu, piv, limit)
+        else:
+            status, t, j, h, steps = _explicit(method, rhs, t, t_end, y, p, phase, t_out, j,
+                                               states, rtol, atol, h, steps, max_steps, w, bt,
+                                               limit)
+        if status == STATUS_STIFF or status == STATUS_CALM:
+            stiff = status == STATUS_STIFF
+        else:
+            return status, j, h, steps
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -416,16 +258,9 @@ def _integrate(method, rhs, jac, has_jac, t0, y, p, t_out, bp, n_bp, rtol, atol,
         while k < n_bp and bp[k] <= t:  # each breakpoint passed advances the phase
             phase, k = phase + 1, k + 1
         t_end = bp[k] if k < n_bp and bp[k] < t_out[n_out - 1] else t_out[n_out - 1]
-        if method == _RODAS4:
-            status, j, h, steps = _rodas4(rhs, jac, has_jac, t, t_end, y, p, phase, t_out, j,
-                                          states, rtol, atol, h, steps, max_steps, w, jmat, lu,
-                                          piv)
-        elif method == _TSIT5:
-            status, j, h, steps = _erk.tsit5(rhs, t, t_end, y, p, phase, t_out, j, states, rtol,
-                                             atol, h, steps, max_steps, w, bt)
-        else:
-            status, j, h, steps = _erk.dopri5(rhs, t, t_end, y, p, phase, t_out, j, states,
-                                              rtol, atol, h, steps, max_steps, w, bt)
+        status, j, h, steps = _segment(method, rhs, jac, has_jac, t, t_end, y, p, phase, t_out,
+                                       j, states, rtol, atol, h, steps, max_steps, w, jmat, lu,
+                                       piv, bt)
         if k < n_bp and t_end == bp[k]:
             h = first_step  # restart at the discontinuity with a fresh starting step
         t = t_end

@@ -12,6 +12,7 @@ rtol 1e-8, and their analytic Jacobians must match finite differences.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -227,19 +228,42 @@ def test_unsorted_and_pre_infusion_times(name):
 
 
 # ---------------------------------------------------------------- ODE models
+@functools.cache
+def _reference_120(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Output times and the SciPy reference over the first 120 days.
+
+    Radau at rtol 1e-12 takes thousands of Python-level steps: the comparisons cover the first
+    120 days (expansion, switch, contraction and the start of persistence) to keep CI fast.
+    """
+    t = _times(name)
+    t = t[t <= 120.0]
+    return t, _scipy_reference(models.get(name), t)
+
+
 @pytest.mark.parametrize("name", ODE)
 def test_ode_model_agrees_with_scipy_radau(name):
     model = models.get(name)
     assert model.options.rtol == 1e-8
-    # Radau at rtol 1e-12 takes thousands of Python-level steps: compare over the first 120
-    # days (expansion, switch, contraction and the start of persistence) to keep CI fast.
-    t = _times(name)
-    t = t[t <= 120.0]
+    t, reference = _reference_120(name)
     ours = model.simulate(t)
-    reference = _scipy_reference(model, t)
     floor = 1e-9 * np.max(np.abs(reference))
     error = np.abs(ours - reference) / (np.abs(reference) + floor)
     assert error.max() <= 1e-5, (
+        f"max relative difference {error.max():.2e} at t={t[error.argmax()]}"
+    )
+
+
+@pytest.mark.parametrize("method", ["vern7", "auto"])
+@pytest.mark.parametrize("name", ODE)
+def test_tight_tolerance_agrees_with_scipy_radau(name, method):
+    """Verner 7(6) and ``auto`` (which resolves to it at rtol 1e-10, with the stiffness
+    switch armed) at rtol 1e-10 reproduce SciPy's Radau at rtol 1e-12 to 1e-7 relative."""
+    model = models.get(name).with_options(rtol=1e-10, method=method, max_steps=2_000_000)
+    t, reference = _reference_120(name)
+    ours = model.simulate(t)
+    floor = 1e-9 * np.max(np.abs(reference))
+    error = np.abs(ours - reference) / (np.abs(reference) + floor)
+    assert error.max() <= 1e-7, (
         f"max relative difference {error.max():.2e} at t={t[error.argmax()]}"
     )
 
