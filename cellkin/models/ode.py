@@ -294,7 +294,13 @@ class ODEModel(Model):
         method: Literal["auto", "tsit5", "dopri5", "vern7", "rodas4"] = "auto",
         max_steps: int = 100_000,
     ) -> None:
-        atol_value = None if atol is None else (atol if np.ndim(atol) == 0 else tuple(atol))
+        atol_value: float | tuple[float, ...] | None
+        if atol is None:
+            atol_value = None
+        elif np.ndim(atol) == 0:
+            atol_value = float(np.asarray(atol))
+        else:
+            atol_value = tuple(float(value) for value in np.asarray(atol, dtype=float))
         self.options = SolverOptions(rtol=rtol, atol=atol_value, method=method, max_steps=max_steps)
         self._atol = self.options.atol_vector(len(self.state_names), self.default_atol)
 
@@ -329,7 +335,7 @@ class ODEModel(Model):
 
     def with_options(self, **options: Any) -> ODEModel:
         """A copy of this model with other solver options (``rtol``, ``atol``, ...)."""
-        current = {
+        current: dict[str, Any] = {
             "rtol": self.options.rtol,
             "atol": self.options.atol,
             "method": self.options.method,
@@ -410,7 +416,7 @@ class ODEModel(Model):
             addresses = solvers.kernel_addresses(
                 cls.rhs, cls.jacobian, cls.initial_state, cls.observe, cls.breakpoints, cls.derive
             )
-            cls._kernel_addresses = addresses
+            setattr(cls, "_kernel_addresses", addresses)  # noqa: B010 (one cache per subclass)
         return addresses
 
     def _run(

@@ -206,7 +206,7 @@ class PopulationFit:
         percentiles; subjects of :attr:`failures` get rows of NaN with their reason."""
         from cellkin.metrics import model_metrics  # the layer above, asked lazily
 
-        return model_metrics(self, **options)  # type: ignore[arg-type]  # #18 adds PopulationFit
+        return model_metrics(self, **options)
 
     def summary(self) -> Summary:
         """People-facing summary: fit statistics, fixed and random effects, residual error."""
