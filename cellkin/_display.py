@@ -25,7 +25,7 @@ class Summary:
     def __str__(self) -> str:
         parts = [self.title, "=" * len(self.title)]
         for name, table in self.tables:
-            parts += ["", name, table.to_string(index=False)]
+            parts += ["", name, table.to_string(index=False) if len(table) else "(none)"]
         if self.notes:
             parts += ["", *(f"Note: {note}" for note in self.notes)]
         return "\n".join(parts)
@@ -37,6 +37,9 @@ class Summary:
         parts = [f"<h4>{html.escape(self.title)}</h4>"]
         for name, table in self.tables:
             parts.append(f"<p><b>{html.escape(name)}</b></p>")
+            if not len(table):
+                parts.append("<p>(none)</p>")
+                continue
             parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
         parts += [f"<p><i>{html.escape(note)}</i></p>" for note in self.notes]
         return "\n".join(parts)

@@ -333,3 +333,23 @@ def test_numeric_draws_are_seeded_lazily():
     points = starts.multistart(np.zeros(3), np.ones(3, bool), -np.ones(3), np.ones(3), 10**9, 0)
     first, second = next(points), next(points)  # a billion starts cost nothing until drawn
     assert first.tolist() == [0.0, 0.0, 0.0] and np.abs(second).max() < 1
+
+
+def test_a_ctrl_c_inside_a_c_callback_still_interrupts_the_command(capsys):
+    """Attack 27 of issue 20, its timing-dependent variant: a Ctrl-C that arrives while C code
+    calls back into Python through ctypes (numba loading a kernel from its cache) was printed
+    as "Exception ignored on calling ctypes callback function" plus a traceback, and
+    swallowed. Under the CLI it is delivered again to the main thread as a KeyboardInterrupt."""
+    import ctypes
+
+    from cellkin.cli._main import _interrupts_delivered
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    callback = ctypes.CFUNCTYPE(ctypes.c_int)(interrupted)
+    with pytest.raises(KeyboardInterrupt), _interrupts_delivered():
+        callback()  # the exception cannot cross the C frame: CPython reports it as unraisable
+        for _ in range(1000):  # the re-delivered interrupt arrives at the next bytecode
+            time.sleep(0.001)
+    assert "Exception ignored" not in capsys.readouterr().err

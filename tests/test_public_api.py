@@ -76,3 +76,15 @@ def test_docstring_examples_run(module_name):
     """Every example in every docstring runs and shows what it says."""
     result = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_a_summary_shows_an_empty_table_as_none():
+    """An empty table in a summary reads "(none)", not pandas' "Empty DataFrame / Columns: [...]"
+    (a batch where no fit had an issue printed that)."""
+    import pandas as pd
+
+    from cellkin._display import Summary
+
+    summary = Summary("T", (("Issues", pd.DataFrame(columns=["issue", "fits"])),))
+    assert "Empty DataFrame" not in str(summary) and "Issues\n(none)" in str(summary)
+    assert "<p>(none)</p>" in summary._repr_html_()

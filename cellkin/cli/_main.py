@@ -9,9 +9,11 @@ block.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import os
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -136,6 +138,29 @@ def _interrupted(args: argparse.Namespace) -> int:
 
 
 @contextmanager
+def _interrupts_delivered() -> Iterator[None]:
+    """A Ctrl-C that lands inside a C callback (numba's cache loading calls back into Python
+    through ctypes) is printed by CPython as "Exception ignored on calling ctypes callback
+    function" with a traceback, and swallowed. Deliver it again to the main thread instead, so
+    that it ends the command as any other Ctrl-C does (one line, exit 130). It is delivered
+    from a timer thread a moment later: raised in the hook itself, it would only be reported
+    as an exception in the hook; should it land in a callback again, it is delivered again."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            threading.Timer(0.01, _thread.interrupt_main).start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+@contextmanager
 def _one_line_warnings() -> Iterator[None]:
     """Show each warning as one ``cellkin: warning:`` line (no source line, no file name)."""
 
@@ -176,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_CODES["success"]
-    with _one_line_warnings():
+    with _one_line_warnings(), _interrupts_delivered():
         try:
             return args.handler(args)
         except KeyboardInterrupt:
