@@ -353,3 +353,29 @@ def test_a_ctrl_c_inside_a_c_callback_still_interrupts_the_command(capsys):
         for _ in range(1000):  # the re-delivered interrupt arrives at the next bytecode
             time.sleep(0.001)
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_worker_stopped_inside_a_c_callback_still_exits_quietly(tmp_path):
+    """The same attack seen from a pool worker: the SIGTERM that stops it after a Ctrl-C can
+    arrive while numba loads a kernel from its cache (llvmlite's ctypes callbacks), where the
+    worker's ``SystemExit`` cannot leave the callback; CPython printed 8 lines under the
+    user's one-line message and the worker went on. Its hook sends SIGTERM again."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import ctypes, signal, sys, time\n"
+        "from cellkin.fit import _execution\n"
+        "signal.signal(signal.SIGTERM, _execution._exit_on_sigterm)\n"
+        "_execution._WORKER['ready'] = True\n"
+        "sys.unraisablehook = _execution._exit_again\n"
+        "def loading():\n"
+        "    _execution._exit_on_sigterm(signal.SIGTERM, None)\n"
+        "    return 0\n"
+        "ctypes.CFUNCTYPE(ctypes.c_int)(loading)()\n"
+        "time.sleep(10)\n"
+        "sys.exit(0)\n"
+    )
+    path = {"PYTHONPATH": str(Path(cellkin.__file__).parents[1])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **path})  # fmt: skip
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert "Exception ignored" not in done.stderr

@@ -14,6 +14,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -196,6 +199,7 @@ def _init_worker(main: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    sys.unraisablehook = _exit_again
     _watch(main)
     numba.set_num_threads(1)
     gc.freeze()
@@ -219,6 +223,18 @@ def _exit_on_sigterm(number: int, _: Any) -> None:
         _WORKER["terminate"] = True
         return
     raise SystemExit(128 + number)
+
+
+def _exit_again(unraisable: Any) -> None:
+    """A worker's ``sys.unraisablehook``: the ``SystemExit`` of :func:`_exit_on_sigterm`
+    raised while C code called back into Python (numba loading a kernel from its cache calls
+    llvmlite's ctypes callbacks) cannot leave the callback; CPython would print it ("Exception
+    ignored on calling ctypes callback function", 8 lines under the user's Ctrl-C) and go on.
+    SIGTERM is sent again a moment later instead, so the worker still exits cleanly."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, SystemExit):
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    else:
+        sys.__unraisablehook__(unraisable)
 
 
 def _start_forkserver() -> None:
