@@ -394,6 +394,21 @@ class ODEModel(Model):
         return self.options.resolve(self.stiff)
 
     @property
+    def solver_settings(self) -> dict[str, Any]:
+        """The solver settings, as fits and simulations record them.
+
+        ``method`` (as asked, e.g. ``"auto"``), ``integrator`` (what it resolves to,
+        :attr:`method`), ``rtol``, ``atol`` (by state name, in state units) and ``max_steps``.
+        """
+        return {
+            "method": self.options.method,
+            "integrator": self.method,
+            "rtol": float(self.options.rtol),
+            "atol": dict(zip(self.state_names, map(float, self._atol), strict=True)),
+            "max_steps": int(self.options.max_steps),
+        }
+
+    @property
     def state_table(self) -> pd.DataFrame:
         """The states and their units as a table."""
         return pd.DataFrame({"state": list(self.state_names), "unit": list(self.state_units)})

@@ -55,7 +55,9 @@ class PopulationFit:
     failures : DataFrame
         ``subject, reason`` of the input subjects that could not enter the fit.
     settings : dict
-        cellkin version, model, every option, the seed and the iteration counts.
+        cellkin version, model, the model's solver settings (``"solver"``,
+        :attr:`cellkin.models.Model.solver_settings`), every option, the seed and the
+        iteration counts.
     """
 
     model: Model
