@@ -13,7 +13,7 @@ from scipy import stats
 from cellkin._display import Summary
 from cellkin.errors import OptionError
 from cellkin.fit import Prior
-from cellkin.models.base import Model
+from cellkin.models.base import Model, describe_solver
 from cellkin.population._design import Design, PopulationData
 from cellkin.population._state import Estimates
 
@@ -228,7 +228,8 @@ class PopulationFit:
             ]
         )
         notes = (
-            f"{self.model.name} ({self.model.doi}); SAEM: {self.reason}",
+            f"{self.model.name} ({self.model.doi}); "
+            f"{describe_solver(self.settings.get('solver'))}; SAEM: {self.reason}",
             f"{len(self.failures)} subject(s) not in the fit (see .failures)"
             if len(self.failures)
             else "every input subject is in the fit",
