@@ -33,6 +33,7 @@ from cellkin.datasets import load_example
 from cellkin.errors import DataError, FitError, OptionError
 from cellkin.fit import fit_all
 from cellkin.io import read_kinetics, read_subjects
+from cellkin.models.base import describe_solver
 
 __all__ = ["EXAMPLES", "add_parser", "dask_client", "run"]
 
@@ -147,7 +148,8 @@ def _summary(batch: Any) -> Summary:
     summary = batch.summary()
     options = batch.settings.get("fit_options", {})
     words = ", ".join(f"{k} {v}" for k, v in options.items() if v is not None)
-    notes = [f"cellkin {__version__}; {batch.settings.get('model')}; options: {words}"]
+    solver = describe_solver(batch.settings.get("solver"))
+    notes = [f"cellkin {__version__}; {batch.settings.get('model')}; {solver}; options: {words}"]
     if len(batch.failures):
         notes.append(f"{len(batch.failures)} failure row(s): see failures.csv")
     return Summary(summary.title, summary.tables, tuple(notes))

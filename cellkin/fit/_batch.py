@@ -200,7 +200,7 @@ def fit_all(
     execution = Execution(_workers(n_jobs), executor, _chunk_size(chunk_size), bool(progress))
     options = _fit_options(fit_options)
     settings = normalise({"cellkin_version": __version__, "model": model.name,
-                          "fit_options": options})  # fmt: skip
+                          "solver": model.solver_settings, "fit_options": options})  # fmt: skip
     kinetics = validated(kinetics)
     order = _subject_order(kinetics, subjects)
     present = set(kinetics["subject"])

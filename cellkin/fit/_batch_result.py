@@ -18,6 +18,7 @@ from cellkin._version import __version__
 from cellkin.fit._outcome import Outcome
 from cellkin.fit._reliability import ISSUE_CODES
 from cellkin.fit._result import FitResult
+from cellkin.models.base import describe_solver
 
 __all__ = ["FAILURE_STAGES", "BatchFit", "assemble"]
 
@@ -138,7 +139,9 @@ class BatchFit:
     subjects : tuple of str
         The input subjects, in the order of every table.
     settings : dict
-        cellkin version, model, every fit option, and the checkpoint used.
+        cellkin version, model, the model's solver settings
+        (:attr:`cellkin.models.Model.solver_settings`), every fit option, and the checkpoint
+        used.
     """
 
     params: pd.DataFrame
@@ -222,7 +225,8 @@ class BatchFit:
                                "meaning": list(ISSUE_CODES.values())})  # fmt: skip
         stages = self.failures.groupby("stage", sort=False).size().rename("subjects")
         notes = [
-            f"cellkin {self.settings.get('cellkin_version', __version__)}; options "
+            f"cellkin {self.settings.get('cellkin_version', __version__)}; "
+            f"{describe_solver(self.settings.get('solver'))}; options "
             f"{self.settings.get('fit_options', {})}"
         ]
         title = f"Batch fit of {counts.at[0, 'subjects']} subjects: {self.settings.get('model')}"

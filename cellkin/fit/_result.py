@@ -12,7 +12,7 @@ from cellkin._display import Summary
 from cellkin.errors import FitError
 from cellkin.fit._problem import ParameterLayout
 from cellkin.fit._reliability import FitIssue, bound_hits
-from cellkin.models.base import Model
+from cellkin.models.base import Model, describe_solver
 from cellkin.models.transforms import Transform
 
 __all__ = ["PARAM_COLUMNS", "FitResult"]
@@ -66,7 +66,9 @@ class FitResult:
     excluded : DataFrame
         Samples not in the likelihood, with the reason.
     settings : dict
-        cellkin version and every option.
+        cellkin version and every option, the optimiser, and under ``"solver"`` how the
+        model's levels were computed (:attr:`cellkin.models.Model.solver_settings`: the ODE
+        method and tolerances, or ``"method": "none"`` for a closed-form model).
     """
 
     subject: str
@@ -232,7 +234,7 @@ class FitResult:
         notes = (
             f"{self.model.name} ({self.model.doi}); error {self.error}, BLQ {self.blq}; "
             f"{self.n_obs} samples ({self.n_censored} censored); converged: {self.success} "
-            f"({self.message})",
+            f"({self.message}); {describe_solver(self.settings.get('solver'))}",
             "reliable: yes" if self.reliable else "NOT RELIABLE (do not use its numbers as they "
             "are):",
             *(f"  {issue}" for issue in self.issues),

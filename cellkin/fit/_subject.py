@@ -304,6 +304,7 @@ def fit_table(
             "fixed": dict(fixed or {}),
             "bounds": dict(bounds or {}),
             "optimiser": OPTIMISERS[objective is not None],
+            "solver": model.solver_settings,
         },
         layout=layout,
         issues=issues,

@@ -28,7 +28,7 @@ import pandas as pd
 from cellkin.errors import ModelError
 from cellkin.models.transforms import Transform
 
-__all__ = ["Model", "ParamSpec"]
+__all__ = ["Model", "ParamSpec", "describe_solver"]
 
 
 @numba.njit(cache=True)
@@ -46,6 +46,26 @@ def _first_outside(matrix, lower, upper):  # pragma: no cover - compiled
 
 Scale = Literal["log", "logit", "linear"]
 _SCALES = ("log", "logit", "linear")
+
+
+def describe_solver(settings: Mapping[str, Any] | None) -> str:
+    """One line of words for :attr:`Model.solver_settings` (as results and reports show it).
+
+    >>> from cellkin import models
+    >>> describe_solver(models.get("stein2019").solver_settings)
+    'closed form (no ODE solver)'
+    >>> describe_solver(models.get("kimmel2021").solver_settings)
+    'ODE solver auto (auto-tsit5), rtol 1e-06, atol normal_t 1e-10, car_t 1e-12, tumour 1e-12'
+    """
+    if not settings or settings.get("method") in (None, "none"):
+        return "closed form (no ODE solver)"
+    atol = settings.get("atol")
+    if isinstance(atol, Mapping):
+        atol = ", ".join(f"{state} {value:g}" for state, value in atol.items())
+    return (
+        f"ODE solver {settings['method']} ({settings.get('integrator', settings['method'])}), "
+        f"rtol {settings['rtol']:g}, atol {atol}"
+    )
 
 
 @dataclass(frozen=True)
@@ -447,6 +467,16 @@ class Model:
         that fits report one labelling; the default is the identity.
         """
         return vector
+
+    @property
+    def solver_settings(self) -> dict[str, Any]:
+        """How the levels are computed, as fits and simulations record it.
+
+        ``{"method": "none", "rtol": None, "atol": None}`` here: the model's own kernel gives
+        the level (the closed forms of the Stein models), no ODE solver is involved. ODE
+        models (:class:`~cellkin.models.ODEModel`) report their method and tolerances.
+        """
+        return {"method": "none", "rtol": None, "atol": None}
 
     @property
     def serial_kernel(self) -> Callable[..., np.ndarray]:

@@ -309,6 +309,7 @@ def fit_population(
             {
                 "cellkin_version": __version__,
                 "model": model.name,
+                "solver": model.solver_settings,
                 "assays": data.assays,
                 "error": design.errors,
                 "blq": blq,

@@ -13,7 +13,7 @@ from scipy import stats
 from cellkin._display import Summary
 from cellkin.errors import OptionError
 from cellkin.fit import Prior
-from cellkin.models.base import Model
+from cellkin.models.base import Model, describe_solver
 from cellkin.population._design import Design, PopulationData
 from cellkin.population._state import Estimates
 
@@ -55,7 +55,9 @@ class PopulationFit:
     failures : DataFrame
         ``subject, reason`` of the input subjects that could not enter the fit.
     settings : dict
-        cellkin version, model, every option, the seed and the iteration counts.
+        cellkin version, model, the model's solver settings (``"solver"``,
+        :attr:`cellkin.models.Model.solver_settings`), every option, the seed and the
+        iteration counts.
     """
 
     model: Model
@@ -226,7 +228,8 @@ class PopulationFit:
             ]
         )
         notes = (
-            f"{self.model.name} ({self.model.doi}); SAEM: {self.reason}",
+            f"{self.model.name} ({self.model.doi}); "
+            f"{describe_solver(self.settings.get('solver'))}; SAEM: {self.reason}",
             f"{len(self.failures)} subject(s) not in the fit (see .failures)"
             if len(self.failures)
             else "every input subject is in the fit",

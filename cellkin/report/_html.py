@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cellkin import models
+from cellkin.models.base import describe_solver
 from cellkin.report._analysis import StudyAnalysis
 from cellkin.report._figures import RenderedFigure
 from cellkin.report._population import sources_text
@@ -325,7 +326,8 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
         f"maximum likelihood (lmfit, L-BFGS-B) with the {fit_options['error']} residual error "
         f"model; BLQ samples by {fit_options['blq'].upper()} (M3: the censored likelihood "
         "Φ((ln LLOQ − ln f)/σ), Beal 2001, doi:10.1023/A:1012299115260); "
-        f"{fit_options['n_starts']} start(s) per subject, seed {fit_options['seed']}.",
+        f"{fit_options['n_starts']} start(s) per subject, seed {fit_options['seed']}; "
+        f"levels by {_solver_words(model)}.",
         "Parameter uncertainty: Jacobian-based covariance scaled by n/(n−p), 95% CIs from t "
         "quantiles; model-based metric CIs by sampling the parameter covariance.",
         "Reliability: a subject with fewer quantified samples than free parameters is not "
@@ -357,6 +359,7 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
         "model": options["model"],
         "NCA": json.dumps(nca_options),
         "fit": json.dumps(fit_options),
+        "solver": json.dumps(model.solver_settings),
         "landmark months (days)": ", ".join(
             f"{m} ({d})" for m, d in zip(options["landmark_months"], options["landmark_days"],
                                           strict=True)
@@ -369,6 +372,14 @@ def _methods(analysis: StudyAnalysis) -> list[dict[str, Any]]:
         {"kind": "text", "title": "Methods", "entries": methods},
         {"kind": "options", "title": "Options and software", "entries": list(settings.items())},
     ]
+
+
+def _solver_words(model: models.Model) -> str:
+    """How the model's levels are computed, for the methods (the ODE solver and tolerances)."""
+    settings = model.solver_settings
+    if settings.get("rtol") is None:
+        return "the model's closed form (no ODE solver)"
+    return f"numerical integration ({describe_solver(settings)})"
 
 
 def _population_methods(options: Mapping[str, Any]) -> list[str]:

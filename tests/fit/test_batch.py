@@ -502,6 +502,8 @@ def test_to_csv_summary_and_pickling(reference, tmp_path):
     assert_same_tables(pickle.loads(pickle.dumps(reference)), reference)
     assert reference.settings["fit_options"]["n_starts"] == 1
     assert reference.settings["cellkin_version"] == cellkin.__version__
+    assert reference.settings["solver"] == {"method": "none", "rtol": None, "atol": None}
+    assert "closed form (no ODE solver)" in text
 
 
 def test_progress_bar_and_silence(capsys):

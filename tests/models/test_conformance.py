@@ -6,8 +6,9 @@ bounds); simulate finite, non-negative levels at its defaults; give the same ans
 and carry its equations and DOI in its docstring. ODE models must in addition agree with an
 independent SciPy reference — ``solve_ivp`` (Radau, rtol 1e-12) on right-hand sides written
 *here*, from the published equations and by parameter name (so a wrong parameter order or a
-transcription slip in a compiled kernel is caught) — to 1e-5 relative at the models' default
-rtol 1e-8, and their analytic Jacobians must match finite differences.
+transcription slip in a compiled kernel is caught) — to 20 × rtol relative at the models'
+default rtol (1e-6, :data:`cellkin.models.ode.DEFAULT_RTOL`) and at rtol 1e-8, and their
+analytic Jacobians must match finite differences.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from scipy.integrate import solve_ivp
 
 from cellkin import models
 from cellkin.models import ODEModel
+from cellkin.models.ode import DEFAULT_RTOL
 
 ALL = models.available()
 ODE = [name for name in ALL if isinstance(models.get(name), ODEModel)]
@@ -240,15 +242,20 @@ def _reference_120(name: str) -> tuple[np.ndarray, np.ndarray]:
     return t, _scipy_reference(models.get(name), t)
 
 
+@pytest.mark.parametrize("rtol", [None, 1e-8])  # None: the model's default
 @pytest.mark.parametrize("name", ODE)
-def test_ode_model_agrees_with_scipy_radau(name):
+def test_ode_model_agrees_with_scipy_radau(name, rtol):
+    """Within 20 × rtol (the largest error measured: 6.4e-6 at the default rtol 1e-6 and
+    7.5e-8 at 1e-8, both CARTmath Raji)."""
     model = models.get(name)
-    assert model.options.rtol == 1e-8
+    assert model.options.rtol == DEFAULT_RTOL == 1e-6
+    if rtol is not None:
+        model = model.with_options(rtol=rtol)
     t, reference = _reference_120(name)
     ours = model.simulate(t)
     floor = 1e-9 * np.max(np.abs(reference))
     error = np.abs(ours - reference) / (np.abs(reference) + floor)
-    assert error.max() <= 1e-5, (
+    assert error.max() <= 20 * model.options.rtol, (
         f"max relative difference {error.max():.2e} at t={t[error.argmax()]}"
     )
 
@@ -268,15 +275,20 @@ def test_tight_tolerance_agrees_with_scipy_radau(name, method):
     )
 
 
+@pytest.mark.parametrize("rtol", [None, 1e-8])  # None: the model's default
 @pytest.mark.parametrize("name", ODE)
-def test_both_integrators_agree(name):
+def test_both_integrators_agree(name, rtol):
+    """The model's method and another at the same rtol, over the whole horizon, within
+    50 × rtol (largest measured: 1.8e-5 at the default 1e-6, León-Triana against Rodas4)."""
     model = models.get(name)
+    if rtol is not None:
+        model = model.with_options(rtol=rtol)
     t = _times(name)
     other = "dopri5" if model.method == "rodas4" else "rodas4"
     a = model.simulate(t)
     b = model.with_options(method=other, max_steps=2_000_000).simulate(t)
     floor = 1e-9 * np.max(np.abs(a))
-    assert np.max(np.abs(a - b) / (np.abs(a) + floor)) <= 1e-5
+    assert np.max(np.abs(a - b) / (np.abs(a) + floor)) <= 50 * model.options.rtol
 
 
 @pytest.mark.parametrize("name", [n for n in ODE if models.get(n).jacobian is not None])

@@ -121,7 +121,8 @@ def test_linear_chain_error_is_proportional_to_the_tolerance(method, rtol):
 @pytest.mark.parametrize("method", METHODS)
 def test_logistic_growth(method):
     t = np.linspace(0.0, 30.0, 61)
-    result = solve(_logistic, t, [1e3], [0.6, 1e9], options=SolverOptions(method=method))
+    options = SolverOptions(rtol=1e-8, method=method)  # the error at rtol 1e-6: 20 × rtol below
+    result = solve(_logistic, t, [1e3], [0.6, 1e9], options=options)
     exact = 1e9 / (1.0 + (1e9 / 1e3 - 1.0) * np.exp(-0.6 * t))
     np.testing.assert_allclose(result.y[:, 0], exact, rtol=1e-6)
 
@@ -161,7 +162,8 @@ def test_outputs_at_the_start_and_repeated_times():
     result = solve(_decay_chain, [0.0, 0.0, 1.0, 1.0, 5.0], [1.0, 0.0], [0.5, 0.1])
     np.testing.assert_array_equal(result.y[0], [1.0, 0.0])
     np.testing.assert_array_equal(result.y[2], result.y[3])
-    shifted = solve(_decay_chain, [2.0, 7.0], [1.0, 0.0], [0.5, 0.1], t0=2.0)
+    tight = SolverOptions(rtol=1e-8)
+    shifted = solve(_decay_chain, [2.0, 7.0], [1.0, 0.0], [0.5, 0.1], t0=2.0, options=tight)
     np.testing.assert_allclose(shifted.y[1], _decay_chain_exact(5.0)[0], rtol=1e-7)
 
 
@@ -474,7 +476,8 @@ def test_piecewise_integration_restarts_at_breakpoints(method):
 
 # ---------------------------------------------------------------- failures and inputs
 def test_failures_become_status_codes():
-    finite_time = solve(_blow_up, [0.5, 2.0], [1.0], errors="coerce")
+    tight = SolverOptions(rtol=1e-8)  # y(0.5) = 2 is checked to 1e-6 below
+    finite_time = solve(_blow_up, [0.5, 2.0], [1.0], errors="coerce", options=tight)
     assert finite_time.status in (kernels.STATUS_NONFINITE, kernels.STATUS_STEP_TOO_SMALL)
     assert finite_time.y[0, 0] == pytest.approx(2.0, rel=1e-6) and np.isnan(finite_time.y[1, 0])
     nan = solve(_nan_after_one, [0.5, 2.0], [1.0], errors="coerce")
@@ -572,7 +575,7 @@ class _Growth(ODEModel):
 
 
 def test_a_failing_subject_never_poisons_the_others():
-    model = _Growth(max_steps=2000)
+    model = _Growth(rtol=1e-8, max_steps=2000)  # compared with exp(kt) to 1e-7 below
     table = pd.DataFrame(
         {
             "subject": [f"S{i}" for i in range(12)],

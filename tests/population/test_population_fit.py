@@ -73,6 +73,8 @@ def test_estimates_are_near_the_truth_and_the_tables_are_complete(population):
     assert len(diagnostics) == population.n_obs
     assert set(population.trajectory["phase"]) == {"exploratory", "smoothing"}
     assert "Population fit" in str(population.summary())
+    assert population.settings["solver"] == {"method": "none", "rtol": None, "atol": None}
+    assert "closed form (no ODE solver)" in str(population.summary())
     assert "<table" in population._repr_html_()
 
 

@@ -198,7 +198,8 @@ def test_page_is_self_contained_and_every_link_resolves(example_report, example_
 def test_page_states_methods_versions_checksums_and_synthetic(example_report):
     html = example_report.html
     for text in ("Synthetic data", "RECIST 1.1", "M3", "10.1002/psp4.12388", "SHA-256",
-                 "Clopper", "log-log", "version: lmfit"):  # fmt: skip
+                 "Clopper", "log-log", "version: lmfit",
+                 "closed form (no ODE solver)", "<dt>solver</dt>"):  # fmt: skip
         assert text in html, text
     checksums = example_report.tables["input_files"]["sha256"]
     assert len(checksums) == 4 and all(re.fullmatch(r"[0-9a-f]{64}", c) for c in checksums)
