@@ -54,7 +54,15 @@ class PopulationOptions:
     kernel_steps : (int, int, int)
         Metropolis–Hastings steps per iteration of saemix's three kernels.
     information : bool
-        Estimate the Fisher information (standard errors) during the smoothing phase.
+        Estimate the Fisher information (standard errors) from the conditional draws.
+    information_method : {"empirical", "louis"}
+        Which estimate of the Fisher information: ``"empirical"`` (default), the scatter of
+        the subjects' scores about their mean (Delattre & Kuhn 2023; NONMEM's S matrix),
+        positive semi-definite by construction; or
+        ``"louis"``, the observed information by Louis' formula, which subtracts the
+        conditional variance of the scores from the complete-data information and can come
+        out not positive definite (no SE) when SAEM's estimate is not exactly at the
+        maximum or a random effect is strongly shrunk (:mod:`cellkin.population._information`).
     n_draws : int
         Conditional draws kept per subject (metrics' CIs, conditional mean and SD).
     n_importance : int
@@ -71,6 +79,7 @@ class PopulationOptions:
     n_chains: int | None = None
     kernel_steps: tuple[int, int, int] = (2, 2, 2)
     information: bool = True
+    information_method: str = "empirical"
     n_draws: int = 500
     n_importance: int = 3000
     n_replicates: int = 300
@@ -93,6 +102,11 @@ class PopulationOptions:
             raise OptionError("`n_replicates` must be >= 0 and `n_chains` >= 1")
         if len(self.kernel_steps) != 3 or min(self.kernel_steps) < 0:
             raise OptionError("`kernel_steps` must be three non-negative counts")
+        if self.information_method not in ("empirical", "louis"):
+            raise OptionError(
+                f"`information_method` must be 'empirical' or 'louis', "
+                f"got {self.information_method!r}"
+            )
         if not 0 < self.confidence < 1:
             raise OptionError(f"`confidence` must be in (0, 1), got {self.confidence}")
 
@@ -188,10 +202,11 @@ def fit_population(
     subject's data enter through the likelihood of :mod:`cellkin.fit.likelihood` (error model
     per assay, M3 with each sample's own LLOQ, joint assays through ``scale_<assay>``). The
     population parameters are estimated by SAEM (:mod:`cellkin.population._saem`), their
-    standard errors from the observed Fisher information (Louis' principle, stochastic
-    approximation), −2 ln L by importance sampling; every subject then gets its conditional
-    distribution (mean, SD, draws), its EBE (conditional mode), residuals (IWRES, NPDE) and
-    metrics with CIs (:meth:`PopulationFit.metrics`).
+    standard errors from the Fisher information estimated from each subject's conditional
+    draws (the empirical information of the subjects' scores by default, Louis' observed
+    information as an option), −2 ln L by importance sampling; every subject then gets its
+    conditional distribution (mean, SD, draws), its EBE (conditional mode), residuals (IWRES,
+    NPDE) and metrics with CIs (:meth:`PopulationFit.metrics`).
 
     Parameters
     ----------
@@ -252,7 +267,7 @@ def fit_population(
       from the sufficient statistics of the sampled individual parameters, σ of a
       log-additive assay from the squared residuals; parameters without a random effect and
       other error models by Nelder–Mead on the likelihood values. The kink costs nothing;
-    * the standard errors (Louis' information) differentiate only the normal density of the
+    * the standard errors (Fisher information) differentiate only the normal density of the
       individual parameters (closed forms) for parameters with a random effect; the data
       likelihood is differentiated (central differences) only in the coefficients of
       parameters without one and in the error parameters — give Tmax a random effect (the
@@ -351,7 +366,10 @@ def _assemble(model, design, data, run, saem, options, rng, settings) -> Populat
             rows = chunk.transpose(1, 0, 2).reshape(-1, draws.shape[2])  # draw-major
             information.update(1.0 / (k + 1), rows, est, saem.evaluator, chunk.shape[1])
         names = information.names()
-        covariance = _covariance(information.matrix())
+        if options.information_method == "louis":
+            covariance = _covariance(information.matrix())
+        else:
+            covariance = _covariance(information.empirical())
     predictions = predictions_table(saem, ebe)
     if options.n_replicates > 0:
         simulated = simulate_replicates(saem, options.n_replicates, rng)

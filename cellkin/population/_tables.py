@@ -1,6 +1,6 @@
 """The tables of a population fit: fixed effects, random effects, residual error (private).
 
-Standard errors come from the inverse of the observed Fisher information
+Standard errors come from the inverse of the Fisher information
 (:mod:`cellkin.population._information`): typical values are reported on the natural scale
 (``h(μ)``, SE by the delta method, CI ``h(μ ± z·SE)`` so that it respects the parameter's
 scale), covariate effects β and their Wald tests on the estimation scale, ω as a standard

@@ -189,7 +189,7 @@ _SECTIONS = (
                columns=("parameter", "term", "estimate", "se", "rse_pct", "ci_lower",
                         "ci_upper", "unit"),
                note="Nonlinear mixed-effects model fitted to all subjects at once by SAEM "
-                    "(M3 for BLQ samples); SEs from the observed Fisher information."),
+                    "(M3 for BLQ samples); SEs from the Fisher information."),
         _Table("population_random_effects", "Random effects (between-subject SD, "
                "estimation scale) and η-shrinkage"),
         _Table("population_residual_error", "Residual error"),

@@ -8,6 +8,8 @@ replicates, against independent estimators and on the real cohort are in
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,6 +139,29 @@ def test_population_informed_fit_of_one_new_sparse_patient(population):
     result = cellkin.fit(patient, prior=population, fixed={"sigma_qpcr": 0.3})
     assert result.success and result.settings["prior"].startswith("population fit")
     assert np.isfinite(result.params["se"].iloc[:6]).all()
+
+
+def test_the_empirical_and_louis_information_agree_on_well_informed_typical_values(
+    trial, population
+):
+    """The default SEs (empirical information: the scatter of the subjects' scores) and
+    Louis' observed information, from the same SAEM run and conditional draws (same seed):
+    both finite for the typical values the schedule informs, within a factor 1.6 of each
+    other (at the exact maximum their typical-value blocks coincide)."""
+    louis = fit_population(
+        trial,
+        seed=3,
+        progress=False,
+        options=dataclasses.replace(QUICK, information_method="louis"),
+    )
+    assert population.settings["options"]["information_method"] == "empirical"
+    ours = population.fixed_effects.set_index("parameter")["se"]
+    theirs = louis.fixed_effects.set_index("parameter")["se"]
+    for name in ("cmax", "tmax", "alpha"):
+        assert np.isfinite(ours[name]) and np.isfinite(theirs[name]), name
+        assert 1 / 1.6 < ours[name] / theirs[name] < 1.6, (name, ours[name], theirs[name])
+    with pytest.raises(OptionError, match="information_method"):
+        PopulationOptions(information_method="hessian")
 
 
 @pytest.mark.parametrize(
