@@ -50,7 +50,8 @@ class PopulationOptions:
     n_smoothing : int
         Iterations of the smoothing phase.
     n_chains : int, optional
-        Markov chains per subject (default ``⌈50 / n_subjects⌉``, at least 1).
+        Markov chains per subject (default ``⌈400 / n_subjects⌉``, at least 1: enough
+        chains that the statistics of weakly identified variances average over 400 draws).
     kernel_steps : (int, int, int)
         Metropolis–Hastings steps per iteration of saemix's three kernels.
     information : bool
