@@ -3,6 +3,8 @@
 Usage (from the repository root; the data stay in the shared folder, never in the project)::
 
     python tests/population/reference/real_cohort.py ../shared/data/fandrei2024_bcma
+    python tests/population/reference/real_cohort.py ../shared/data/fandrei2024_bcma \
+        --figures /tmp/fandrei2024_figures     # + GOF, NPDE, pcVPC, SAEM trajectories
 
 The cohort (see that folder's PROVENANCE.md): 34 ide-cel and 18 cilta-cel patients treated at
 Leipzig University Hospital, 50 with CAR transgene qPCR (copies/µg DNA) at days 7, 14, 30 and
@@ -35,7 +37,9 @@ RANDOM = ("cmax", "tmax", "alpha", "fb")
 OPTIONS = PopulationOptions(n_replicates=0, n_importance=1000)
 
 
-def analyse(kinetics: pd.DataFrame, subjects: pd.DataFrame, *, seed: int = 1) -> dict:
+def analyse(
+    kinetics: pd.DataFrame, subjects: pd.DataFrame, *, seed: int = 1, options=OPTIONS
+) -> dict:
     """Fit the cohort and return the numbers of the closing note."""
     qpcr = kinetics[kinetics["assay"] == "qpcr"]
     fit = cellkin.fit_population(
@@ -46,7 +50,7 @@ def analyse(kinetics: pd.DataFrame, subjects: pd.DataFrame, *, seed: int = 1) ->
         subjects_table=subjects,
         seed=seed,
         progress=False,
-        options=OPTIONS,
+        options=options,
     )
     fixed = fit.fixed_effects
     typical = fixed[fixed["kind"] == "typical"].set_index("parameter")
@@ -87,11 +91,33 @@ def analyse(kinetics: pd.DataFrame, subjects: pd.DataFrame, *, seed: int = 1) ->
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the fandrei2024_bcma folder")
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        metavar="DIR",
+        help="also draw GOF, NPDE, pcVPC and SAEM trajectories into DIR (outside the "
+        "repository: they show the patients' data); simulates the NPDE/VPC replicates",
+    )
     args = parser.parse_args(argv)
+    options = OPTIONS if args.figures is None else PopulationOptions(n_importance=1000)
     result = analyse(
-        pd.read_csv(args.folder / "kinetics.csv"), pd.read_csv(args.folder / "subjects.csv")
+        pd.read_csv(args.folder / "kinetics.csv"),
+        pd.read_csv(args.folder / "subjects.csv"),
+        options=options,
     )
     fit = result.pop("fit")
+    if args.figures is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        args.figures.mkdir(parents=True, exist_ok=True)
+        for kind in ("gof", "npde", "vpc", "trajectories"):
+            axes = fit.plot(kind)
+            figure = np.atleast_1d(axes).ravel()[0].figure
+            figure.savefig(args.figures / f"{kind}.png", dpi=110, bbox_inches="tight")
+            plt.close(figure)
     columns = ["parameter", "term", "estimate", "se", "rse_pct", "ci_lower", "ci_upper"]
     with pd.option_context("display.width", 200):
         print(fit.fixed_effects[columns].to_string(index=False))
