@@ -360,17 +360,15 @@ def _assemble(model, design, data, run, saem, options, rng, settings) -> Populat
     minus2ll, minus2ll_se, _ = importance_minus2ll(saem, conditional, options.n_importance, rng)
     names, covariance = [], None
     if options.information:
-        information = Information(design, est, data.n)
+        louis = options.information_method == "louis"
+        information = Information(design, est, data.n, louis=louis)
         draws = conditional.draws
         for k, start in enumerate(range(0, draws.shape[1], _CHUNK)):
             chunk = draws[:, start : start + _CHUNK]
             rows = chunk.transpose(1, 0, 2).reshape(-1, draws.shape[2])  # draw-major
             information.update(1.0 / (k + 1), rows, est, saem.evaluator, chunk.shape[1])
         names = information.names()
-        if options.information_method == "louis":
-            covariance = _covariance(information.matrix())
-        else:
-            covariance = _covariance(information.empirical())
+        covariance = _covariance(information.matrix() if louis else information.empirical())
     predictions = predictions_table(saem, ebe)
     if options.n_replicates > 0:
         simulated = simulate_replicates(saem, options.n_replicates, rng)

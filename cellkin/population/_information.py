@@ -25,12 +25,12 @@ on at θ̂ after SAEM, :mod:`cellkin.population._conditional`), chunk by chunk w
   expectations its μ block equals the empirical one,
   :math:`\sum_i (E[\varphi_i \mid y_i] - \mu)^2/\omega^4` (by the score equation of ω²).
 
-On 20 simulated trials of each design of ``tests/population/reference/trials.py`` (the
-default 1–2 chains per subject, 500 draws), Louis' information was not positive definite in
-3 of 20 fits of the example schedule and 10 of 20 of the sparse one (those SEs NaN); the
-empirical one in none, its SEs 10–25% larger than Louis' where both exist (expected: with
-n subjects and p parameters the inverse of a scatter matrix is inflated by about
-:math:`(n-1)/(n-p-2)`).
+On 20 simulated trials of each design of ``tests/population/reference/trials.py`` (1–2 chains
+per subject, the default before ``ROWS_PER_ITERATION``; 500 draws), Louis' information was not
+positive definite in 3 of 20 fits of the example schedule and 10 of 20 of the sparse one (those
+SEs NaN); the empirical one in none, its SEs 10–25% larger than Louis' where both exist
+(expected: with n subjects and p parameters the inverse of a scatter matrix is inflated by
+about :math:`(n-1)/(n-p-2)`).
 
 Parameters: the coefficients γ of each parameter with a random effect (typical value on the
 estimation scale, covariate effects) and the entries of Ω (variances and, within blocks,
@@ -63,10 +63,17 @@ _STEP = 1e-4
 
 
 class Information:
-    """The scores and complete-data derivatives of every subject, averaged over its draws."""
+    """The scores and complete-data derivatives of every subject, averaged over its draws.
 
-    def __init__(self, design: Design, estimates: Estimates, n_subjects: int) -> None:
+    With ``louis=False`` only the scores are accumulated (all :meth:`empirical` needs): the
+    second derivatives, by central differences of the likelihood for the data term, are not
+    computed."""
+
+    def __init__(
+        self, design: Design, estimates: Estimates, n_subjects: int, *, louis: bool = True
+    ) -> None:
         self.design = design
+        self.louis = louis
         self.random = np.flatnonzero(design.random)
         self.fixed_effect = np.flatnonzero(~design.random)
         blocks = design.blocks[self.random]
@@ -122,19 +129,21 @@ class Information:
         g_b, h_b = self._data_part(sampled, estimates, evaluator)
         gradient = np.concatenate([g_a, g_b], axis=1)
         n_rows, size = gradient.shape
+        mean_gradient = gradient.reshape(n_chains, self.n_subjects, size).mean(axis=0)
+        self.delta += gamma * (mean_gradient - self.delta)
+        if h_a is None or h_b is None:
+            return
         hessian = np.zeros((n_rows, size, size))
         hessian[:, : self.n_a, : self.n_a] = h_a
         hessian[:, self.n_a :, self.n_a :] = h_b
-        n = self.n_subjects
-        per_chain = gradient.reshape(n_chains, n, size)
-        mean_gradient = per_chain.mean(axis=0)
         outer = np.einsum("ri,rj->ij", gradient, gradient) / n_chains
         total = hessian.sum(axis=0) / n_chains + outer
-        self.delta += gamma * (mean_gradient - self.delta)
         self.second += gamma * (total - self.second)
 
     def matrix(self) -> np.ndarray:
         """The observed information by Louis' formula (symmetrised)."""
+        if not self.louis:
+            raise ValueError("Louis' information needs Information(..., louis=True)")
         information = -(self.second - self.delta.T @ self.delta)
         return 0.5 * (information + information.T)
 
@@ -144,7 +153,9 @@ class Information:
         centred = self.delta - self.delta.mean(axis=0)
         return centred.T @ centred
 
-    def _random_part(self, sampled: np.ndarray, est: Estimates) -> tuple[np.ndarray, np.ndarray]:
+    def _random_part(
+        self, sampled: np.ndarray, est: Estimates
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         design, random = self.design, self.random
         n_rows = sampled.shape[0]
         n = self.n_subjects
@@ -159,20 +170,25 @@ class Information:
             e[a, b] = e[b, a] = 1.0
             units.append(e)
         gradient = np.zeros((n_rows, self.n_a))
-        hessian = np.zeros((n_rows, self.n_a, self.n_a))
         columns, position = [], 0
         for k, (j, size) in enumerate(self.a_coefficients):
             z = np.tile(design.design_matrix(j), (n_rows // n, 1))
             gradient[:, position : position + size] = z * wd[:, [k]]
             columns.append((position, size, z))
             position += size
+        wew = [w @ e @ w for e in units]
+        for u, (e, a_u) in enumerate(zip(units, wew, strict=True)):
+            gradient[:, position + u] = -0.5 * np.trace(w @ e) + 0.5 * np.einsum(
+                "ri,ij,rj->r", d, a_u, d
+            )
+        if not self.louis:
+            return gradient, None
+        hessian = np.zeros((n_rows, self.n_a, self.n_a))
         for (pk, sk, zk), k in zip(columns, range(len(columns)), strict=True):
             for (pl, sl, zl), m in zip(columns, range(len(columns)), strict=True):
                 hessian[:, pk : pk + sk, pl : pl + sl] = -w[k, m] * np.einsum("ri,rj->rij", zk, zl)
-        wew = [w @ e @ w for e in units]
         for u, (e, a_u) in enumerate(zip(units, wew, strict=True)):
             column = position + u
-            gradient[:, column] = -0.5 * np.trace(w @ e) + 0.5 * np.einsum("ri,ij,rj->r", d, a_u, d)
             cross = d @ a_u  # (W E_u W d) per row
             for (pk, sk, zk), k in zip(columns, range(len(columns)), strict=True):
                 hessian[:, pk : pk + sk, column] = -zk * cross[:, [k]]
@@ -188,9 +204,10 @@ class Information:
 
     def _data_part(
         self, sampled: np.ndarray, est: Estimates, evaluator: Evaluator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Central differences of the data log-likelihood in the coefficients of parameters
-        without a random effect and the log error parameters."""
+        without a random effect and the log error parameters (second differences only for
+        Louis' information)."""
         design = self.design
         n_rows, n = sampled.shape[0], self.n_subjects
         base = sampled.copy()
@@ -211,8 +228,6 @@ class Information:
 
         size = point.size
         gradient = np.zeros((n_rows, size))
-        hessian = np.zeros((n_rows, size, size))
-        centre = loglik(point)
         shifted = {}
         for u in range(size):
             for sign in (1, -1):
@@ -220,6 +235,11 @@ class Information:
                 x[u] += sign * _STEP
                 shifted[u, sign] = loglik(x)
             gradient[:, u] = (shifted[u, 1] - shifted[u, -1]) / (2 * _STEP)
+        if not self.louis:
+            return gradient, None
+        hessian = np.zeros((n_rows, size, size))
+        centre = loglik(point)
+        for u in range(size):
             hessian[:, u, u] = (shifted[u, 1] - 2 * centre + shifted[u, -1]) / _STEP**2
         for u in range(size):
             for v in range(u + 1, size):
