@@ -24,6 +24,7 @@ from cellkin.cli._options import (
     add_fit_options,
     add_mapping_option,
     add_overwrite_option,
+    comma_list,
     command_parser,
     fit_keywords,
     jobs,
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         load_example().kinetics if args.example else read_kinetics(args.file, mapping=args.mapping)
     )
     _check_subjects(kinetics, args.subject)
-    assays = [a.strip() for item in args.assay or () for a in item.split(",") if a.strip()]
+    assays = comma_list(args.assay)
     if args.population:
         subjects = (
             read_subjects(args.subjects) if args.subjects

@@ -20,6 +20,7 @@ import pandas as pd
 
 from cellkin import models
 from cellkin._output import OutputFolder
+from cellkin.cli._options import comma_list
 from cellkin.errors import OptionError
 from cellkin.population import fit_population
 
@@ -81,18 +82,13 @@ def _check_names(args: argparse.Namespace, assays: list[str] | None) -> None:
     model = models.get(args.model)
     known = [*model.param_names, *(f"scale_{a}" for a in (assays or [])[1:])]
     for option, names in (("--covariate", list(covariates(args.covariate))),
-                          ("--random", _list(args.random) or [])):  # fmt: skip
+                          ("--random", comma_list(args.random))):  # fmt: skip
         unknown = [n for n in names if n not in known]
         if unknown:
             raise OptionError(
                 f"{option}: {', '.join(map(repr, unknown))} not a parameter of {model.name}; "
                 f"its parameters: {', '.join(known)}"
             )
-
-
-def _list(items: list[str] | None) -> list[str] | None:
-    names = [n.strip() for item in items or () for n in item.split(",") if n.strip()]
-    return names or None
 
 
 def run(
@@ -113,7 +109,7 @@ def run(
         blq=args.blq,
         covariates=covariates(args.covariate) or None,
         subjects_table=subjects,
-        random=_list(args.random),
+        random=comma_list(args.random) or None,
         seed=args.seed,
         n_jobs=args.jobs,
         progress=not args.no_progress,

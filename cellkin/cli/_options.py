@@ -19,6 +19,7 @@ __all__ = [
     "add_nca_options",
     "add_overwrite_option",
     "add_table_options",
+    "comma_list",
     "command_parser",
     "fit_keywords",
     "jobs",
@@ -97,6 +98,12 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=integer(0), default=0,
                         help="seed of the multi-start design (>= 0)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def comma_list(items: list[str] | None) -> list[str]:
+    """The names of a repeatable, comma-separated option (``--assay qpcr,flow --assay x``),
+    blanks dropped, in the order given."""
+    return [name.strip() for item in items or () for name in item.split(",") if name.strip()]
 
 
 def add_overwrite_option(parser: argparse.ArgumentParser, what: str) -> None:
