@@ -11,12 +11,15 @@ from cellkin.metrics._exposure_by_outcome import ExposureByOutcomeResult, exposu
 from cellkin.metrics._exposure_response import ExposureResponseResult, exposure_response
 from cellkin.metrics._exposure_survival import ExposureSurvivalResult, exposure_survival
 from cellkin.metrics._model import model_metrics
+from cellkin.metrics._model_tasks import SOURCE_PER_SUBJECT, SOURCE_POPULATION
 from cellkin.metrics._nca import nca, nca_long, nca_parameters
 from cellkin.metrics._nca_options import NCAOptions
 from cellkin.metrics._summary import summarize
 from cellkin.metrics._time_to_event import time_to_event_summary
 
 __all__ = [
+    "SOURCE_PER_SUBJECT",
+    "SOURCE_POPULATION",
     "DoseExposureResult",
     "ExposureByOutcomeResult",
     "ExposureResponseResult",

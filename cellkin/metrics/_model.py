@@ -40,14 +40,13 @@ import pandas as pd
 from cellkin.errors import OptionError
 from cellkin.metrics._extrapolation import extrapolated
 from cellkin.metrics._model_population import (
-    SOURCE,
     Member,
     is_population_fit,
     population_tasks,
 )
+from cellkin.metrics._model_tasks import SOURCE_PER_SUBJECT, SOURCE_POPULATION, assay_tasks
 from cellkin.metrics._model_tasks import Options as _Options
 from cellkin.metrics._model_tasks import Task as _Task
-from cellkin.metrics._model_tasks import assay_tasks
 from cellkin.metrics._nca_parameters import interval_name
 from cellkin.models.capabilities import METRIC_NAMES, call_metrics, metrics_address
 
@@ -457,7 +456,7 @@ def model_metrics(
     table.attrs["cellkin"] = {"confidence": float(confidence), "n_draws": int(n_draws),
                               "seed": int(seed), "baseline": baseline,
                               "time_back_to_baseline_method": "model",
-                              "source": "per-subject fit"}  # fmt: skip
+                              "source": SOURCE_PER_SUBJECT}  # fmt: skip
     if population:
         table.attrs["cellkin"].update(_population_attrs(fits, tasks))
     return table
@@ -466,7 +465,7 @@ def model_metrics(
 def _population_attrs(fit: Any, tasks: Sequence[_Task]) -> dict[str, object]:
     """What a population fit's metrics rest on (``attrs["cellkin"]``)."""
     used = max((t.draws.shape[0] for t in tasks if t.draws is not None), default=0)
-    return {"source": SOURCE, "n_draws": int(used), "seed": None,
+    return {"source": SOURCE_POPULATION, "n_draws": int(used), "seed": None,
             "estimate": "median of the metric over the subject's conditional draws",
             "interval": "percentiles of the metric over the subject's conditional draws",
             "population": {"model": fit.model.name, "n_subjects": int(fit.n_subjects),

@@ -27,10 +27,7 @@ import numpy as np
 from cellkin.errors import OptionError
 from cellkin.metrics._model_tasks import Options, Task, assay_tasks
 
-__all__ = ["SOURCE", "Member", "is_population_fit", "population_tasks"]
-
-#: The ``source`` of metrics from a population fit (``attrs["cellkin"]["source"]``).
-SOURCE = "population (conditional)"
+__all__ = ["Member", "is_population_fit", "population_tasks"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,20 @@ import pandas as pd
 
 from cellkin.metrics._baseline import profile_baseline, threshold
 
-__all__ = ["Options", "Task", "assay_tasks", "subject_threshold"]
+__all__ = [
+    "SOURCE_PER_SUBJECT",
+    "SOURCE_POPULATION",
+    "Options",
+    "Task",
+    "assay_tasks",
+    "subject_threshold",
+]
+
+#: Where model-based metrics come from (``attrs["cellkin"]["source"]`` of the metrics table,
+#: and the report's ``source`` column): a per-subject fit, or a population fit's conditional
+#: distribution.
+SOURCE_PER_SUBJECT = "per-subject fit"
+SOURCE_POPULATION = "population (conditional)"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ seed), adds its tables (fixed and random effects, residual error, every subject'
 from its conditional distribution) and builds ``model_metrics_used``: per subject, the
 metrics of its own fit when that fit is among those the model-based summaries use (the
 ``model_fits`` rule: reliable fits by default), otherwise those of the population model
-(``source`` says which: :data:`PER_SUBJECT` or :data:`POPULATION`). The summaries by dose
+(``source`` says which: :data:`~cellkin.metrics.SOURCE_PER_SUBJECT` or
+:data:`~cellkin.metrics.SOURCE_POPULATION`). The summaries by dose
 level and the model-based kinetic endpoints are then computed over that table. A population
 fit that did not converge is reported but not used for any subject.
 """
@@ -18,14 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from cellkin.metrics import summarize
+from cellkin.metrics import SOURCE_PER_SUBJECT, SOURCE_POPULATION, summarize
 from cellkin.population import fit_population
 
-__all__ = ["PER_SUBJECT", "POPULATION", "population_step", "sources_text"]
-
-#: ``source`` of a subject's model-based metrics: its own fit, or the population model.
-PER_SUBJECT = "per-subject fit"
-POPULATION = "population (conditional)"
+__all__ = ["population_step", "sources_text"]
 
 
 def population_step(
@@ -73,9 +70,9 @@ def combine(chosen: pd.DataFrame | None, population: pd.DataFrame) -> pd.DataFra
     own = chosen if chosen is not None else population.iloc[:0]
     mine = set(own["subject"].astype(str))
     rest = population[~population["subject"].astype(str).isin(mine)]
-    parts = [p for p in (own.assign(source=PER_SUBJECT), rest.assign(source=POPULATION))
-             if len(p)]  # fmt: skip
-    table = pd.concat(parts, ignore_index=True) if parts else rest.assign(source=POPULATION)
+    parts = [own.assign(source=SOURCE_PER_SUBJECT), rest.assign(source=SOURCE_POPULATION)]
+    parts = [p for p in parts if len(p)]
+    table = pd.concat(parts, ignore_index=True) if parts else rest.assign(source=SOURCE_POPULATION)
     order = {s: i for i, s in enumerate(population["subject"].astype(str))}
     table = table.sort_values("subject", key=lambda c: c.astype(str).map(order).fillna(len(order)),
                               kind="stable").reset_index(drop=True)  # fmt: skip
@@ -95,7 +92,7 @@ def sources_text(analysis: Any) -> list[str]:
                 f"({population.reason}); its tables are shown, but every model-based summary "
                 "uses the per-subject fits only."]  # fmt: skip
     counts = used.drop_duplicates("subject")["source"].value_counts()
-    own, borrowed = int(counts.get(PER_SUBJECT, 0)), int(counts.get(POPULATION, 0))
+    own, borrowed = int(counts.get(SOURCE_PER_SUBJECT, 0)), int(counts.get(SOURCE_POPULATION, 0))
     fits = analysis.options.get("model_fits", "reliable")
     return [f"Model-based metrics per subject come from two sources (column `source`): "
             f"{own} subject(s) from their own {fits} fit, {borrowed} from the population "
