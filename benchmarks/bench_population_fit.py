@@ -17,9 +17,10 @@ seeded draw).
 
 **cellkin.** ``fit_population(trial, "stein2019")`` with its defaults: all six parameters
 with a random effect (diagonal Ω), log-additive error, M3 for the BLQ samples, and the whole
-analysis — SAEM, the conditional distributions, standard errors (Louis), −2LL by importance
-sampling, EBEs, NPDE and the pcVPC table (300 replicates). Wall time (numba threads: all
-cores) and the process's CPU time (all threads), at n = 100, 200, 500, 1,000, 2,000 (goals on
+analysis — SAEM, the conditional distributions, standard errors (empirical Fisher
+information), −2LL by importance sampling, EBEs, NPDE and the pcVPC table (300 replicates).
+Wall time (numba threads: all cores) and the process's CPU time (all threads), at n = 100,
+200, 500, 1,000, 2,000 (goals on
 2 cores: ≤ 20 s at 200 and ≤ 120 s at 2,000); a least-squares line of time against n checks
 that the cost is linear in n.
 

@@ -59,7 +59,9 @@ class PopulationOptions:
     information_method : {"empirical", "louis"}
         Which estimate of the Fisher information: ``"empirical"`` (default), the scatter of
         the subjects' scores about their mean (Delattre & Kuhn 2023; NONMEM's S matrix),
-        positive semi-definite by construction; or
+        positive semi-definite by construction, times n/(n − p − 2) for n subjects and p
+        population parameters (the inverse of a scatter matrix overstates variances by that
+        factor; :mod:`cellkin.population._information`); or
         ``"louis"``, the observed information by Louis' formula, which subtracts the
         conditional variance of the scores from the complete-data information and can come
         out not positive definite (no SE) when SAEM's estimate is not exactly at the
