@@ -351,7 +351,6 @@ def timed(function: Callable[[], Any], repeats: int, warm: bool = True) -> tuple
     result = function() if warm else None
     walls, cpus = [], []
     for _ in range(repeats):
-        result = None
         wall, cpu = time.perf_counter(), time.process_time()
         result = function()
         walls.append(time.perf_counter() - wall)
@@ -805,12 +804,18 @@ def time_bound(runs: Sequence[Run], error: float) -> tuple[str, float] | None:
     return None
 
 
-def equal_accuracy(runs: Sequence[Run], family: str, target: float) -> tuple[float | None, str]:
-    """The best (fastest) solver of ``family`` at error ``target``, and a note."""
+def _by_method(runs: Sequence[Run], family: str) -> dict[str, list[Run]]:
+    """The runs of ``family``'s solvers, by solver."""
     by_method: dict[str, list[Run]] = {}
     for run in runs:
         if run.family == family:
             by_method.setdefault(run.method, []).append(run)
+    return by_method
+
+
+def equal_accuracy(runs: Sequence[Run], family: str, target: float) -> tuple[float | None, str]:
+    """The best (fastest) solver of ``family`` at error ``target``, and a note."""
+    by_method = _by_method(runs, family)
     best, best_method, reasons = None, "", []
     for method, series in by_method.items():
         seconds, why = time_at(series, target)
@@ -827,10 +832,7 @@ def family_bound(runs: Sequence[Run], family: str, target: float) -> tuple[str, 
     """Where no solver of ``family`` reaches ``target`` inside its range: a bound on the best
     one's time (≤ the least accurate run of a solver that is more accurate everywhere, else ≥
     the fastest of the most accurate runs)."""
-    by_method: dict[str, list[Run]] = {}
-    for run in runs:
-        if run.family == family:
-            by_method.setdefault(run.method, []).append(run)
+    by_method = _by_method(runs, family)
     bounds = [b for b in (time_bound(series, target) for series in by_method.values()) if b]
     upper = [seconds for kind, seconds in bounds if kind == "≤"]
     if upper:

@@ -11,7 +11,7 @@ it, partial pivoting on a matrix whose rows mix a tumour of 1e11 cells with CAR-
 collapsed to the absolute tolerance (CARTmath, León-Triana when the tumour escapes) lost the
 small states to round-off: every step failed the error test and the solve ran out of steps
 (1.2 million evaluations against ~35,000 equilibrated on a CARTmath patient at rtol 1e-9;
-``tests/models/test_rodas4_equilibration.py``).
+``tests/models/test_conformance.py``, escaping tumours).
 
 **Switching back** (``method="auto"``): the explicit pair hands a stiff stretch to Rodas4
 (:data:`cellkin.models._native.STATUS_STIFF`); Rodas4 hands it back when an explicit step of
